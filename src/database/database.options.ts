@@ -1,0 +1,34 @@
+import { DataSource, DataSourceOptions } from 'typeorm';
+import { Meter } from '../meters/meter.entity';
+import { Reading } from '../readings/reading.entity';
+import { InitialSchema1764770000000 } from './migrations/1764770000000-InitialSchema';
+
+/** The one TypeORM options object, shared by the app, the migration CLI (ormconfig.ts) and the tests. */
+export function buildDataSourceOptions(url: string): DataSourceOptions {
+  return {
+    type: 'postgres',
+    url,
+    entities: [Meter, Reading],
+    migrations: [InitialSchema1764770000000],
+    migrationsTableName: 'migrations',
+    synchronize: false,
+    // Failed queries are not logged here: expected ones (a taken id) become 409s, unexpected ones reach the filter.
+    logging: ['warn', 'migration'],
+    extra: { max: 10, connectionTimeoutMillis: 5000, application_name: 'electric-meter' },
+  };
+}
+
+/** Any number of instances may start at once: one advisory lock makes their migration runs take turns. */
+const MIGRATION_LOCK_KEY = 7_240_151_001;
+
+export async function runMigrations(dataSource: DataSource): Promise<void> {
+  const runner = dataSource.createQueryRunner();
+  await runner.connect();
+  try {
+    await runner.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    await dataSource.runMigrations({ transaction: 'each' });
+  } finally {
+    await runner.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => undefined);
+    await runner.release();
+  }
+}

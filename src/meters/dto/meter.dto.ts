@@ -1,0 +1,198 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Transform } from 'class-transformer';
+import {
+  IsBoolean,
+  IsIn,
+  IsInt,
+  IsOptional,
+  IsString,
+  Matches,
+  Max,
+  MaxLength,
+  Min,
+} from 'class-validator';
+import { METER_ID_PATTERN, METER_ID_RULE } from '../../common/meter-id';
+import { HEALTH_STATES, Meter } from '../meter.entity';
+import type { HealthState } from '../meter.entity';
+import { decimalToNumber } from '../../common/json-number';
+
+const PORT_RULE = 'port must be an integer from 1 to 65535, given as a JSON number (not a string)';
+
+export class CreateMeterDto {
+  /** The meter's own identifier, as it reports it in `id`. */
+  @ApiProperty({ example: '345631237', pattern: METER_ID_PATTERN.source })
+  @IsString({ message: `meter_id must be ${METER_ID_RULE}` })
+  @Matches(METER_ID_PATTERN, { message: `meter_id must be ${METER_ID_RULE}` })
+  meter_id: string;
+
+  /** IPv4 or IPv6 literal inside METER_ALLOWED_NETWORKS (no hostname, scheme, port or path). */
+  @ApiProperty({ example: '127.0.0.1' })
+  @IsString()
+  @MaxLength(45)
+  address: string;
+
+  /** TCP port, a JSON integer (numeric strings are refused). */
+  @ApiProperty({ example: 9000, minimum: 1, maximum: 65535 })
+  @IsInt({ message: PORT_RULE })
+  @Min(1, { message: PORT_RULE })
+  @Max(65535, { message: PORT_RULE })
+  port: number;
+
+  /** A label for people. */
+  @ApiPropertyOptional({ example: 'Workshop main feed', nullable: true })
+  @IsOptional()
+  @IsString()
+  @MaxLength(200)
+  name?: string | null;
+
+  /** Whether the scheduler polls it; false keeps the meter and its history but stops polling. */
+  @ApiPropertyOptional({ default: true })
+  @IsOptional()
+  @IsBoolean()
+  enabled?: boolean;
+}
+
+export class UpdateMeterDto {
+  @ApiPropertyOptional({ example: '127.0.0.1' })
+  @IsOptional()
+  @IsString()
+  @MaxLength(45)
+  address?: string;
+
+  @ApiPropertyOptional({ example: 9001, minimum: 1, maximum: 65535 })
+  @IsOptional()
+  @IsInt({ message: PORT_RULE })
+  @Min(1, { message: PORT_RULE })
+  @Max(65535, { message: PORT_RULE })
+  port?: number;
+
+  @ApiPropertyOptional({ example: 'Workshop main feed', nullable: true })
+  @IsOptional()
+  @IsString()
+  @MaxLength(200)
+  name?: string | null;
+
+  @ApiPropertyOptional()
+  @IsOptional()
+  @IsBoolean()
+  enabled?: boolean;
+}
+
+const toBoolean = ({ value }: { value: unknown }) =>
+  value === 'true' ? true : value === 'false' ? false : value;
+
+export class ListMetersQueryDto {
+  /** Only meters in this health state. */
+  @ApiPropertyOptional({ enum: HEALTH_STATES })
+  @IsOptional()
+  @IsIn(HEALTH_STATES, { message: `state must be one of ${HEALTH_STATES.join(', ')}` })
+  state?: HealthState;
+
+  /** Only enabled (true) or disabled (false) meters. */
+  @ApiPropertyOptional({ type: Boolean })
+  @IsOptional()
+  @Transform(toBoolean)
+  @IsBoolean({ message: 'enabled must be true or false' })
+  enabled?: boolean;
+
+  @ApiPropertyOptional({ default: 100, minimum: 1, maximum: 1000 })
+  @IsOptional()
+  @Transform(({ value }) => (typeof value === 'string' && /^\d{1,9}$/.test(value) ? Number(value) : value))
+  @IsInt({ message: 'limit must be an integer from 1 to 1000' })
+  @Min(1)
+  @Max(1000)
+  limit: number = 100;
+
+  @ApiPropertyOptional({ default: 0, minimum: 0 })
+  @IsOptional()
+  @Transform(({ value }) => (typeof value === 'string' && /^\d{1,9}$/.test(value) ? Number(value) : value))
+  @IsInt({ message: 'offset must be a non-negative integer' })
+  @Min(0)
+  offset: number = 0;
+}
+
+export class MeterHealthDto {
+  @ApiProperty({ enum: HEALTH_STATES, example: 'up' })
+  state: HealthState;
+  @ApiProperty({ type: String, format: 'date-time', nullable: true })
+  last_attempt_at: string | null;
+  @ApiProperty({ type: String, format: 'date-time', nullable: true })
+  last_success_at: string | null;
+  /** Why the last failed poll failed (kept until the next failure). */
+  @ApiProperty({ type: String, nullable: true, example: 'timeout: no complete answer within 5000 ms' })
+  last_error: string | null;
+  @ApiProperty({ example: 0 })
+  consecutive_failures: number;
+  @ApiProperty({ type: Number, nullable: true, example: 12 })
+  last_poll_duration_ms: number | null;
+}
+
+export class LatestReadingDto {
+  @ApiProperty({ example: 37 })
+  current_a: number;
+  @ApiProperty({ example: 44325 })
+  energy_kwh: number;
+  @ApiProperty({ format: 'date-time', example: '2026-12-03T10:00:00.000Z' })
+  taken_at: string;
+}
+
+export class MeterResponseDto {
+  @ApiProperty({ example: '345631237' })
+  meter_id: string;
+  @ApiProperty({ type: String, nullable: true, example: 'Workshop main feed' })
+  name: string | null;
+  @ApiProperty({ example: '127.0.0.1' })
+  address: string;
+  @ApiProperty({ example: 9000 })
+  port: number;
+  @ApiProperty()
+  enabled: boolean;
+  @ApiProperty()
+  health: MeterHealthDto;
+  @ApiProperty({ type: LatestReadingDto, nullable: true })
+  latest_reading: LatestReadingDto | null;
+  @ApiProperty({ format: 'date-time' })
+  created_at: string;
+  @ApiProperty({ format: 'date-time' })
+  updated_at: string;
+}
+
+export class MeterListResponseDto {
+  @ApiProperty({ type: [MeterResponseDto] })
+  items: MeterResponseDto[];
+  /** How many meters match the filter in all. */
+  @ApiProperty({ example: 150 })
+  total: number;
+  @ApiProperty({ example: 100 })
+  limit: number;
+  @ApiProperty({ example: 0 })
+  offset: number;
+}
+
+export function toMeterResponse(meter: Meter): MeterResponseDto {
+  return {
+    meter_id: meter.meterId,
+    name: meter.name,
+    address: meter.address,
+    port: meter.port,
+    enabled: meter.enabled,
+    health: {
+      state: meter.healthState,
+      last_attempt_at: meter.lastAttemptAt?.toISOString() ?? null,
+      last_success_at: meter.lastSuccessAt?.toISOString() ?? null,
+      last_error: meter.lastError,
+      consecutive_failures: meter.consecutiveFailures,
+      last_poll_duration_ms: meter.lastPollDurationMs,
+    },
+    latest_reading:
+      meter.lastReadingAt && meter.lastCurrentA !== null && meter.lastEnergyKwh !== null
+        ? {
+            current_a: decimalToNumber(meter.lastCurrentA),
+            energy_kwh: decimalToNumber(meter.lastEnergyKwh),
+            taken_at: meter.lastReadingAt.toISOString(),
+          }
+        : null,
+    created_at: meter.createdAt.toISOString(),
+    updated_at: meter.updatedAt.toISOString(),
+  };
+}

@@ -1,0 +1,165 @@
+import { Injectable } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { EntityManager, QueryFailedError, Repository } from 'typeorm';
+import { MeterConflictError } from '../common/errors';
+import { HealthState, Meter } from './meter.entity';
+
+export interface NewMeter {
+  meterId: string;
+  address: string;
+  port: number;
+  name: string | null;
+  enabled: boolean;
+}
+
+export type MeterChanges = Partial<Pick<Meter, 'address' | 'port' | 'name' | 'enabled' | 'pollClaimedUntil'>>;
+
+/** What the poller needs of a meter: where it is and who it claims to be. */
+export interface PollTarget {
+  meterId: string;
+  address: string;
+  port: number;
+}
+
+/** One poll's effect on a meter's health, written for a whole batch in one statement. */
+export interface HealthUpdate {
+  meterId: string;
+  ok: boolean;
+  attemptedAt: Date;
+  durationMs: number;
+  error: string | null;
+  /** The reading this poll stored, when it succeeded. */
+  reading: { takenAt: Date; currentA: string; energyKwh: string } | null;
+}
+
+export interface MeterListQuery {
+  state?: HealthState;
+  enabled?: boolean;
+  limit: number;
+  offset: number;
+}
+
+@Injectable()
+export class MetersRepository {
+  constructor(@InjectRepository(Meter) private readonly meters: Repository<Meter>) {}
+
+  async insert(meter: NewMeter): Promise<Meter> {
+    try {
+      await this.meters.insert(meter);
+    } catch (error) {
+      throw toConflict(error, meter) ?? error;
+    }
+    return this.meters.findOneByOrFail({ meterId: meter.meterId });
+  }
+
+  findById(meterId: string): Promise<Meter | null> {
+    return this.meters.findOneBy({ meterId });
+  }
+
+  async list(query: MeterListQuery): Promise<{ items: Meter[]; total: number }> {
+    const where: Partial<Pick<Meter, 'healthState' | 'enabled'>> = {};
+    if (query.state) where.healthState = query.state;
+    if (query.enabled !== undefined) where.enabled = query.enabled;
+    const [items, total] = await this.meters.findAndCount({
+      where,
+      order: { meterId: 'ASC' },
+      take: query.limit,
+      skip: query.offset,
+    });
+    return { items, total };
+  }
+
+  /** Applies the changes and returns the meter as it is now, or null when it does not exist. */
+  async update(meterId: string, changes: MeterChanges): Promise<Meter | null> {
+    try {
+      const result = await this.meters.update({ meterId }, changes);
+      if (result.affected === 0) return null;
+    } catch (error) {
+      throw toConflict(error, { meterId, address: changes.address ?? '', port: changes.port ?? 0 }) ?? error;
+    }
+    return this.findById(meterId);
+  }
+
+  /** Removes the meter; its readings go with it (ON DELETE CASCADE). */
+  async delete(meterId: string): Promise<boolean> {
+    const result = await this.meters.delete({ meterId });
+    return (result.affected ?? 0) > 0;
+  }
+
+  /**
+   * Claims the enabled meters nobody has claimed for this interval, atomically: instances sharing the database
+   * never poll the same meter in the same interval (SKIP LOCKED lets them claim side by side without waiting).
+   */
+  async claimDue(claimForMs: number): Promise<PollTarget[]> {
+    // TypeORM answers an UPDATE with [rows, affected].
+    const [rows]: [{ meter_id: string; address: string; port: number }[], number] = await this.meters.query(
+      `UPDATE meters m
+          SET poll_claimed_until = now() + make_interval(secs => $1::double precision / 1000)
+        WHERE m.meter_id IN (
+              SELECT meter_id FROM meters
+               WHERE enabled AND (poll_claimed_until IS NULL OR poll_claimed_until <= now())
+               FOR UPDATE SKIP LOCKED)
+      RETURNING m.meter_id, m.address, m.port`,
+      [claimForMs],
+    );
+    return rows.map((row) => ({ meterId: row.meter_id, address: row.address, port: row.port }));
+  }
+
+  async findTarget(meterId: string): Promise<PollTarget | null> {
+    const meter = await this.meters.findOne({ where: { meterId }, select: { meterId: true, address: true, port: true } });
+    return meter && { meterId: meter.meterId, address: meter.address, port: meter.port };
+  }
+
+  /** Writes the health of a batch of polls in one statement; meters deleted meanwhile are skipped. */
+  async recordHealth(updates: readonly HealthUpdate[], manager: EntityManager = this.meters.manager): Promise<void> {
+    if (updates.length === 0) return;
+    await manager.query(
+      `UPDATE meters m SET
+          health_state          = CASE WHEN u.ok THEN 'up' ELSE 'down' END,
+          last_attempt_at       = u.attempted_at,
+          last_success_at       = CASE WHEN u.ok THEN u.attempted_at ELSE m.last_success_at END,
+          last_error            = CASE WHEN u.ok THEN m.last_error ELSE u.error END,
+          consecutive_failures  = CASE WHEN u.ok THEN 0 ELSE m.consecutive_failures + 1 END,
+          last_poll_duration_ms = u.duration_ms,
+          last_reading_at       = COALESCE(u.taken_at, m.last_reading_at),
+          last_current_a        = CASE WHEN u.taken_at IS NULL THEN m.last_current_a ELSE u.current_a END,
+          last_energy_kwh       = CASE WHEN u.taken_at IS NULL THEN m.last_energy_kwh ELSE u.energy_kwh END
+        FROM unnest($1::varchar[], $2::boolean[], $3::timestamptz[], $4::integer[], $5::varchar[],
+                    $6::timestamptz[], $7::numeric[], $8::numeric[])
+             AS u(meter_id, ok, attempted_at, duration_ms, error, taken_at, current_a, energy_kwh)
+       WHERE m.meter_id = u.meter_id
+         AND (m.last_attempt_at IS NULL OR m.last_attempt_at <= u.attempted_at)`,
+      [
+        updates.map((u) => u.meterId),
+        updates.map((u) => u.ok),
+        updates.map((u) => u.attemptedAt.toISOString()),
+        updates.map((u) => Math.round(u.durationMs)),
+        updates.map((u) => (u.error === null ? null : u.error.slice(0, 300))),
+        updates.map((u) => u.reading?.takenAt.toISOString() ?? null),
+        updates.map((u) => u.reading?.currentA ?? null),
+        updates.map((u) => u.reading?.energyKwh ?? null),
+      ],
+    );
+  }
+
+  async countByState(): Promise<Record<HealthState, number>> {
+    const rows: { health_state: HealthState; count: string }[] = await this.meters.query(
+      `SELECT health_state, count(*) AS count FROM meters GROUP BY health_state`,
+    );
+    const counts: Record<HealthState, number> = { unknown: 0, up: 0, down: 0 };
+    for (const row of rows) counts[row.health_state] = Number(row.count);
+    return counts;
+  }
+}
+
+const UNIQUE_VIOLATION = '23505';
+
+function toConflict(error: unknown, meter: Pick<NewMeter, 'meterId' | 'address' | 'port'>): MeterConflictError | null {
+  if (!(error instanceof QueryFailedError)) return null;
+  const driverError = error.driverError as { code?: string; constraint?: string };
+  if (driverError.code !== UNIQUE_VIOLATION) return null;
+  if (driverError.constraint === 'meters_address_port_key') {
+    return new MeterConflictError(`another meter is already registered at ${meter.address} port ${meter.port}`);
+  }
+  return new MeterConflictError(`meter "${meter.meterId}" already exists`);
+}
