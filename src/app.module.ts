@@ -7,6 +7,7 @@ import { AppConfig } from './config/app-config';
 import { buildDataSourceOptions, runMigrations } from './database/database.options';
 import { HealthController } from './health/health.controller';
 import { MetersModule } from './meters/meters.module';
+import { MetricsModule } from './metrics/metrics.module';
 import { PollingModule } from './polling/polling.module';
 import { ReadingsModule } from './readings/readings.module';
 
@@ -33,6 +34,7 @@ export class AppModule {
             return dataSource;
           },
         }),
+        MetricsModule,
         MetersModule,
         ReadingsModule,
         PollingModule,

@@ -25,13 +25,19 @@ export function configureApp(app: INestApplication, config: AppConfig): void {
   express_.disable('x-powered-by');
   // Bodies are JSON (or nothing). Parse errors are answered here with the API's error shape: they happen before
   // any route, where Nest's filters cannot see them.
+  // Bulk registration carries tens of thousands of rows, as JSON or CSV: a larger limit for that route only.
+  express_.use(
+    '/meters/bulk',
+    express.json({ limit: config.app.bulkBodyLimitBytes, strict: true, type: ['application/json', '+json'] }),
+    express.text({ limit: config.app.bulkBodyLimitBytes, type: ['text/csv', 'text/plain'] }),
+  );
   express_.use(express.json({ limit: config.app.bodyLimitBytes, strict: true, type: ['application/json', '+json'] }));
   express_.use((error: { status?: number; type?: string }, _req: Request, res: Response, next: NextFunction) => {
     if (!error) return next();
     const status = typeof error.status === 'number' && error.status >= 400 && error.status < 500 ? error.status : 400;
     const message =
       status === 413
-        ? `request body is larger than ${config.app.bodyLimitBytes} bytes`
+        ? 'request body is too large'
         : status === 415
           ? 'unsupported content encoding or charset'
           : 'request body is not valid JSON';

@@ -3,7 +3,7 @@ import { isValidTimeZone } from '../readings/period';
 
 /** Every setting of the service, validated once at boot. Nothing else reads `process.env`. */
 export interface AppConfig {
-  app: { port: number; bodyLimitBytes: number };
+  app: { port: number; bodyLimitBytes: number; bulkBodyLimitBytes: number };
   database: { url: string | null; embeddedDir: string; embeddedPort: number };
   polling: {
     enabled: boolean;
@@ -13,6 +13,8 @@ export interface AppConfig {
     urlTemplate: string;
     writeBatchSize: number;
     maxBufferedResults: number;
+    maxKeptAlive: number;
+    schedule: 'spread' | 'burst';
     shutdownGraceMs: number;
   };
   meters: { allowedNetworks: string[] };
@@ -56,6 +58,7 @@ export function loadConfig(env: Env): AppConfig {
     app: {
       port: read.integer('PORT', 3000, 0, 65_535),
       bodyLimitBytes: read.integer('HTTP_BODY_LIMIT_BYTES', 1024 * 1024, 1024, 256 * 1024 * 1024),
+      bulkBodyLimitBytes: read.integer('HTTP_BULK_BODY_LIMIT_BYTES', 32 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     },
     database: {
       url: read.databaseUrl('DATABASE_URL'),
@@ -72,6 +75,9 @@ export function loadConfig(env: Env): AppConfig {
       writeBatchSize: read.integer('POLL_WRITE_BATCH_SIZE', 5000, 1, 100_000),
       // Ten minutes of the whole seed network (56,001 meters a minute) survive a database outage.
       maxBufferedResults: read.integer('POLL_BUFFER_MAX_RESULTS', 560_010, 1000, 100_000_000),
+      // One socket per kept-alive meter; the hard open-file limit here is 20,000 and the API needs some too.
+      maxKeptAlive: read.integer('POLL_MAX_KEPT_ALIVE', 15_000, 0, 1_000_000),
+      schedule: read.choice('POLL_SCHEDULE', ['spread', 'burst'] as const, 'spread'),
       shutdownGraceMs: read.integer('SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),
     },
     meters: { allowedNetworks: read.networks('METER_ALLOWED_NETWORKS') },
@@ -104,6 +110,16 @@ class EnvReader {
       return fallback;
     }
     return Number(value);
+  }
+
+  choice<T extends string>(name: string, choices: readonly T[], fallback: T): T {
+    const value = this.raw(name);
+    if (value === undefined) return fallback;
+    if (!(choices as readonly string[]).includes(value)) {
+      this.problems.push(`${name} must be one of ${choices.join(', ')}, got "${value}"`);
+      return fallback;
+    }
+    return value as T;
   }
 
   boolean(name: string, fallback: boolean): boolean {

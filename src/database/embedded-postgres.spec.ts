@@ -19,6 +19,9 @@ const { Client } = require('pg') as {
   };
 };
 
+// initdb alone takes 1-3 s, more on a busy machine; Jest's default 5 s per test is too tight for it.
+jest.setTimeout(30_000);
+
 const runsAsRoot = process.getuid?.() === 0;
 
 async function query(url: string, text: string): Promise<Array<Record<string, unknown>>> {
@@ -60,7 +63,7 @@ async function deadPid(): Promise<number> {
 }
 
 describe('startEmbeddedPostgres', () => {
-  // One cluster for the whole file: initdb is the slow part (about a second).
+  // One cluster for the whole file: initdb is the slow part (1-3 s, more on a busy machine).
   let dataDir: string;
   let handle: EmbeddedPostgresHandle | undefined;
   const strays: ChildProcess[] = [];
@@ -75,10 +78,15 @@ describe('startEmbeddedPostgres', () => {
     return handle;
   };
 
+  let parentDir: string;
   beforeAll(async () => {
-    // The temporary directory itself is the data directory: mkdtemp makes it 0700, so the postgres system user
-    // could not enter a directory nested inside it.
-    dataDir = await mkdtemp(join(tmpdir(), 'em-pg-spec-'));
+    // mkdtemp makes the directory 0700; the postgres system user must be able to enter it to reach the data.
+    parentDir = await mkdtemp(join(tmpdir(), 'em-pg-spec-'));
+    await chmod(parentDir, 0o755);
+    dataDir = join(parentDir, 'data');
+    // What a run killed during initdb leaves behind: a staging directory that looks initialised.
+    await mkdir(`${dataDir}.initdb`);
+    await writeFile(join(`${dataDir}.initdb`, 'PG_VERSION'), '15\n');
   });
 
   afterEach(async () => {
@@ -88,11 +96,13 @@ describe('startEmbeddedPostgres', () => {
   });
 
   afterAll(async () => {
-    await rm(dataDir, { recursive: true, force: true });
+    await rm(parentDir, { recursive: true, force: true });
   });
 
   it('initialises once, keeps tables across restarts, and stops idempotently', async () => {
     const first = await start();
+    // initdb ran beside the missing data directory, replacing the half-made staging one, and was moved into place.
+    await expect(stat(`${dataDir}.initdb`)).rejects.toThrow(/ENOENT/);
     expect(first.url).toMatch(/^postgres:\/\/postgres:postgres@127\.0\.0\.1:\d+\/electric_meter$/);
     expect(first.adminUrl).toBe(first.url.replace(/electric_meter$/, 'postgres'));
     expect(lines.some((line) => line.includes('Success. You can now start the database server'))).toBe(true);
@@ -116,7 +126,9 @@ describe('startEmbeddedPostgres', () => {
     try {
       const failure = startEmbeddedPostgres({ dataDir, port });
       await expect(failure).rejects.toBeInstanceOf(EmbeddedPostgresError);
-      await expect(failure).rejects.toThrow(/port is already in use[\s\S]*Address already in use/);
+      await expect(failure).rejects.toThrow(
+        new RegExp(`port ${port} on 127\\.0\\.0\\.1 is already in use[\\s\\S]*Address already in use`),
+      );
     } finally {
       await new Promise((closed) => blocker.close(closed));
     }
@@ -174,6 +186,28 @@ describe('startEmbeddedPostgres', () => {
     await expect(query(restarted.url, 'SELECT id FROM kept')).resolves.toEqual([{ id: 42 }]);
   });
 
+  it('leaves SIGTERM to an application that handles it, and otherwise stops the server and exits', async () => {
+    const withHandler = await runChild(dataDir, true);
+    expect(withHandler.output).toContain('query after SIGTERM: ok');
+    expect(withHandler.code).toBe(0);
+
+    const withoutHandler = await runChild(dataDir, false);
+    expect(withoutHandler.code).toBe(143);
+    await expect(readFile(join(dataDir, 'postmaster.pid'))).rejects.toThrow(/ENOENT/);
+  });
+
+  it('reports initdb refusing a directory that is not empty', async () => {
+    const cluttered = await mkdtemp(join(tmpdir(), 'em-pg-cluttered-'));
+    try {
+      await writeFile(join(cluttered, 'notes.txt'), 'not a cluster');
+      await expect(startEmbeddedPostgres({ dataDir: cluttered, port: await findFreePort() })).rejects.toThrow(
+        /initdb failed for .*exists but is not empty/s,
+      );
+    } finally {
+      await rm(cluttered, { recursive: true, force: true });
+    }
+  });
+
   (runsAsRoot ? it : it.skip)('says so when the postgres user cannot reach the data directory', async () => {
     const parent = await mkdtemp(join(tmpdir(), 'em-pg-private-'));
     try {
@@ -187,6 +221,49 @@ describe('startEmbeddedPostgres', () => {
     }
   });
 });
+
+/**
+ * Runs the module in a separate Node process (signals cannot be tried on Jest's own), sends it SIGTERM once the
+ * server is up, and reports what it printed and how it exited.
+ */
+async function runChild(dataDir: string, handlesSigterm: boolean): Promise<{ code: number | null; output: string }> {
+  const script = `
+    const { startEmbeddedPostgres, findFreePort } = require(${JSON.stringify(require.resolve('./embedded-postgres'))});
+    const { Client } = require('pg');
+    (async () => {
+      const server = await startEmbeddedPostgres({ dataDir: ${JSON.stringify(dataDir)}, port: await findFreePort() });
+      if (${handlesSigterm}) {
+        process.on('SIGTERM', async () => {
+          await new Promise((wake) => setTimeout(wake, 300));
+          const client = new Client({ connectionString: server.url });
+          await client.connect();
+          await client.query('SELECT 1');
+          await client.end();
+          console.log('query after SIGTERM: ok');
+          await server.stop();
+          process.exit(0);
+        });
+      }
+      setInterval(() => undefined, 1000);
+      console.log('READY');
+    })().catch((err) => { console.error(err); process.exit(1); });
+  `;
+  const child = spawn(process.execPath, ['-r', 'ts-node/register', '-e', script], {
+    cwd: join(__dirname, '..', '..'),
+    env: { ...process.env, TS_NODE_TRANSPILE_ONLY: 'true' },
+  });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
+  try {
+    await waitFor(() => output.includes('READY') || child.exitCode !== null, 'the child to start', 15_000);
+    child.kill('SIGTERM');
+    return { code: await withTimeout(exited, 5000), output };
+  } finally {
+    child.kill('SIGKILL');
+  }
+}
 
 async function postgresIds(): Promise<{ uid: number; gid: number }> {
   const ids = await Promise.all(

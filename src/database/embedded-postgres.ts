@@ -1,6 +1,6 @@
 import { execFile, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, readdir, readFile, readlink, realpath, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, readlink, realpath, rename, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { arch, platform } from 'node:os';
@@ -64,7 +64,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
     }
   };
 
-  const { EmbeddedPostgres, binaries } = await loadEmbeddedPostgres();
+  const { EmbeddedPostgres, binaries, runningServers } = await loadEmbeddedPostgres();
   // PostgreSQL refuses to run as root; the package then runs initdb and the server as the `postgres` system user
   // (creating it if missing), which must be able to reach the binaries and the data directory.
   const runsAsRoot = process.getuid?.() === 0;
@@ -78,8 +78,8 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
     );
   }
 
-  const server = new EmbeddedPostgres({
-    databaseDir: dataDir,
+  const packageOptions = (databaseDir: string): PackageOptions => ({
+    databaseDir,
     port: opts.port,
     user,
     password,
@@ -102,27 +102,21 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
   });
 
   if (!initialised) {
-    try {
-      await server.initialise();
-    } catch (err) {
-      throw new EmbeddedPostgresError(
-        `initdb failed for ${dataDir}: ${describe(err)}`.trim(),
-        [...recentLines],
-      );
-    }
+    await initialise(dataDir, (dir) => new EmbeddedPostgres(packageOptions(dir)), recentLines);
     // The package creates the postgres user during initialise() when it is missing.
     if (runsAsRoot && !postgresUser) postgresUser = lookUpPostgresUser();
   }
+  const server = new EmbeddedPostgres(packageOptions(dataDir));
 
   await clearLeftoverServer(dataDir, binaries.pg_ctl, postgresUser, onLog);
   try {
-    await startOnce(server, recentLines);
+    await startOnce(server, opts.port, recentLines);
   } catch (err) {
     if (!(err instanceof EmbeddedPostgresError) || !mentionsLockFile(err.log)) throw err;
     // The pid file appeared (or was judged wrongly) between the check and the start: look once more, then retry.
     onLog(`[embedded-postgres] retrying once after: ${err.message}`);
     await clearLeftoverServer(dataDir, binaries.pg_ctl, postgresUser, onLog);
-    await startOnce(server, recentLines);
+    await startOnce(server, opts.port, recentLines);
   }
 
   const auth = `${encodeURIComponent(user)}:${encodeURIComponent(password)}`;
@@ -131,7 +125,11 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
   const url = `${baseUrl}/${encodeURIComponent(database)}`;
 
   let stopping: Promise<void> | undefined;
-  const stop = (): Promise<void> => (stopping ??= server.stop());
+  const stop = (): Promise<void> => {
+    stopping ??= server.stop().finally(() => runningServers.delete(stop));
+    return stopping;
+  };
+  runningServers.add(stop);
   try {
     await createDatabaseIfMissing(adminUrl, database);
   } catch (err) {
@@ -139,6 +137,30 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
     throw new EmbeddedPostgresError(`could not create database "${database}": ${describe(err)}`, [...recentLines]);
   }
   return { url, adminUrl, stop };
+}
+
+/**
+ * initdb writes PG_VERSION first and the rest afterwards, so a run killed midway would leave a directory that
+ * looks initialised and never starts. When the data directory does not exist yet, initdb runs next to it and the
+ * result is renamed into place only when complete. An existing directory (say, a mounted volume, which cannot be
+ * renamed over) is initialised in place; initdb itself refuses one that is not empty.
+ */
+async function initialise(
+  dataDir: string,
+  serverFor: (dir: string) => PackageServer,
+  recentLines: readonly string[],
+): Promise<void> {
+  const inPlace = existsSync(dataDir);
+  const target = inPlace ? dataDir : `${dataDir}.initdb`;
+  // A staging directory left by an earlier run that was killed during initdb.
+  if (!inPlace) await rm(target, { recursive: true, force: true });
+  try {
+    await serverFor(target).initialise();
+    if (!inPlace) await rename(target, dataDir);
+  } catch (err) {
+    if (!inPlace) await rm(target, { recursive: true, force: true });
+    throw new EmbeddedPostgresError(`initdb failed for ${dataDir}: ${describe(err)}`.trim(), [...recentLines]);
+  }
 }
 
 /** Asks the OS for a port that is free right now on 127.0.0.1 (another process may still take it before use). */
@@ -192,6 +214,13 @@ interface Binaries {
 interface LoadedPackage {
   EmbeddedPostgres: new (options: PackageOptions) => PackageServer;
   binaries: Binaries;
+  runningServers: Set<() => Promise<void>>;
+}
+
+/** The parts of async-exit-hook (a CommonJS module the package registers with at import) used here. */
+interface ExitHookModule {
+  hookedEvents(): string[];
+  unhookEvent(event: string): void;
 }
 
 type DynamicImport = (specifier: string) => Promise<Record<string, unknown>>;
@@ -243,48 +272,81 @@ function loadEmbeddedPostgres(): Promise<LoadedPackage> {
     // The package picks its binaries the same way (one optional dependency per platform and architecture).
     const binariesPath = createRequire(packagePath).resolve(`@embedded-postgres/${platform()}-${arch()}`);
     const binaries = (await importEsm(binariesPath)) as unknown as Binaries;
-    keepExitCodeThroughExitHook();
-    return { EmbeddedPostgres: pkg.default as LoadedPackage['EmbeddedPostgres'], binaries };
+    // Imported like the package, so this is the very module instance it registered with.
+    const exitHook = (await importEsm(createRequire(packagePath).resolve('async-exit-hook'))).default as ExitHookModule;
+    const runningServers = adjustExitHooks(exitHook);
+    return { EmbeddedPostgres: pkg.default as LoadedPackage['EmbeddedPostgres'], binaries, runningServers };
   })();
   loaded.catch(() => (loaded = undefined));
   return loaded;
 }
 
+const SIGNAL_EXIT_CODES: Record<string, number> = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143, SIGBREAK: 149 };
+const PROCESS_HOOKS_KEY = Symbol.for('electric-meter.embedded-postgres.running-servers');
+
 /**
- * The package registers async-exit-hook, which answers 'beforeExit' (the event loop ran dry) with process.exit(0):
- * a program that imports it and reports failure through process.exitCode exits with 0 instead. Its listener only
- * schedules that exit, so the code set before can still be read here and put back while exiting. (Unhooking its
- * 'beforeExit' instead sends natural exits through its 'exit' path, which calls the package's shutdown without a
- * callback and prints a TypeError.)
+ * Importing the package registers async-exit-hook on the process, with two effects this service cannot live with:
+ * - On SIGINT/SIGTERM/SIGHUP it stops every server at once and exits as soon as they are down, even when the
+ *   application has its own handler for the signal: a graceful shutdown (finishing a poll cycle, writing its
+ *   batch) loses its database midway and the process exits before it is done. Here those hooks are replaced:
+ *   when the application listens to the signal, it owns the shutdown and calls stop() itself; otherwise the
+ *   servers are stopped and the process exits with the same 128+n code the hook used. The package's 'exit' hook
+ *   stays and still sends a stop to any server left running when the process exits.
+ * - On 'beforeExit' (the event loop ran dry) it calls process.exit(0): a program that reports failure through
+ *   process.exitCode exits with 0. Its listener only schedules that exit, so the code can be read first and put
+ *   back while exiting. (Unhooking 'beforeExit' instead sends natural exits through its 'exit' path, which calls
+ *   the package's shutdown without its callback and prints a TypeError.)
+ * Under Jest `process` is a per-file copy; the hooks live on the real one, which runInThisContext reaches.
  */
-function keepExitCodeThroughExitHook(): void {
-  let codeBeforeHook: typeof process.exitCode;
-  process.on('beforeExit', () => {
-    codeBeforeHook ??= process.exitCode;
+function adjustExitHooks(exitHook: ExitHookModule): Set<() => Promise<void>> {
+  const hostProcess = vm.runInThisContext('process') as NodeJS.Process;
+  const slot = hostProcess as unknown as Record<symbol, Set<() => Promise<void>> | undefined>;
+  const existing = slot[PROCESS_HOOKS_KEY];
+  if (existing) return existing;
+  const running = new Set<() => Promise<void>>();
+  slot[PROCESS_HOOKS_KEY] = running;
+
+  const hooked = exitHook.hookedEvents();
+  for (const [signal, exitCode] of Object.entries(SIGNAL_EXIT_CODES)) {
+    if (!hooked.includes(signal)) continue;
+    exitHook.unhookEvent(signal);
+    hostProcess.on(signal, () => {
+      if (hostProcess.listenerCount(signal) > 1) return;
+      void Promise.allSettled([...running].map((stop) => stop())).then(() => hostProcess.exit(exitCode));
+    });
+  }
+
+  let codeBeforeHook: typeof hostProcess.exitCode;
+  hostProcess.on('beforeExit', () => {
+    codeBeforeHook ??= hostProcess.exitCode;
   });
-  process.on('exit', (code) => {
-    if (code === 0 && codeBeforeHook !== undefined && Number(codeBeforeHook) !== 0) process.exitCode = codeBeforeHook;
+  hostProcess.on('exit', (code) => {
+    if (code === 0 && codeBeforeHook !== undefined && Number(codeBeforeHook) !== 0) {
+      hostProcess.exitCode = codeBeforeHook;
+    }
   });
+  return running;
 }
 
 /**
  * Starts the server and turns the package's failure (a rejection with `undefined`) into an error that carries
  * PostgreSQL's own explanation, which it only prints to the log.
  */
-async function startOnce(server: PackageServer, recentLines: string[]): Promise<void> {
+async function startOnce(server: PackageServer, port: number, recentLines: string[]): Promise<void> {
   recentLines.length = 0;
   try {
     await server.start();
   } catch (err) {
     forgetDeadChild(server);
-    throw new EmbeddedPostgresError(startFailureMessage(err, recentLines), [...recentLines]);
+    throw new EmbeddedPostgresError(startFailureMessage(err, port, recentLines), [...recentLines]);
   }
   const child = (server as PackageServerInternals).process;
   if (!child) return;
-  // The package registers an async-exit-hook handler that, on SIGINT/SIGTERM/beforeExit, awaits stop() of every
-  // instance. Its stop() waits for the child's 'exit' event, which never comes again for a child that already
-  // died, so if PostgreSQL dies while Node runs the hook waits until its 10 s timeout and swallows later SIGTERMs
-  // (the hook runs only once). Clearing the field makes its stop() a no-op for a dead child.
+  // Every way of stopping ends in the package's stop() (ours, the signal handling above, and the package's own
+  // exit hook, which awaits it for every instance it ever created). That stop() waits for the child's 'exit' event,
+  // which never comes again for a child that already died: when PostgreSQL died while Node ran, SIGTERM left Node
+  // hanging until the hook's 10 s timeout, and later signals were ignored (the hook runs once). Forgetting the dead
+  // child makes that stop() return at once.
   child.once('exit', () => forgetDeadChild(server, child));
   if (child.exitCode !== null || child.signalCode !== null) forgetDeadChild(server, child);
 }
@@ -294,13 +356,13 @@ function forgetDeadChild(server: PackageServer, child?: ChildProcess): void {
   if (child === undefined || internals.process === child) internals.process = undefined;
 }
 
-function startFailureMessage(err: unknown, lines: readonly string[]): string {
+function startFailureMessage(err: unknown, port: number, lines: readonly string[]): string {
   const reasons = lines.filter((line) =>
     /\b(FATAL|ERROR|PANIC|HINT|DETAIL)\b|could not|already in use|Permission denied/.test(line),
   );
   const shown = reasons.length > 0 ? reasons : lines.slice(-10);
   const summary = lines.some((line) => line.includes('Address already in use'))
-    ? 'the port is already in use'
+    ? `port ${port} on ${HOST} is already in use`
     : mentionsLockFile(lines)
       ? 'another server holds the data directory (postmaster.pid)'
       : err instanceof Error
@@ -367,13 +429,15 @@ async function clearLeftoverServer(
     return;
   }
   const pid = Number.parseInt(content.split('\n')[0] ?? '', 10);
-  // Our own pid cannot be a postmaster: the number was reused (typical for containers restarted with the same
-  // process tree), so the file is stale.
-  if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid || !isAlive(pid)) {
+  // Neither we nor our parent can be that postmaster: the number was reused (typical for containers restarted
+  // with the same process tree), so the file is stale. PostgreSQL reasons the same way.
+  const reused = pid === process.pid || pid === process.ppid;
+  if (!Number.isInteger(pid) || pid <= 0 || reused || !isAlive(pid)) {
     // Backends of a killed postmaster may outlive it for a moment; a new postmaster beside them would share the
     // data files, and the pid file is what lets PostgreSQL detect them. Only remove it once they are gone.
     await waitForBackendsToExit(dataDir);
-    log(`[embedded-postgres] removing stale ${pidFile} (PID ${Number.isNaN(pid) ? '?' : pid} is not running)`);
+    const why = reused ? 'is this process or its parent' : 'is not running';
+    log(`[embedded-postgres] removing stale ${pidFile} (PID ${Number.isNaN(pid) ? '?' : pid} ${why})`);
     await rm(pidFile, { force: true });
     return;
   }

@@ -7,7 +7,7 @@ import { PollingService } from '../polling/polling.service';
 import { ReadingWriter } from '../polling/reading-writer';
 
 export class HealthDto {
-  @ApiProperty({ enum: ['ok', 'degraded'] })
+  @ApiProperty({ enum: ['ok', 'degraded'], example: 'ok', description: 'degraded (answered with 503) when database or scheduler is false' })
   status: 'ok' | 'degraded';
   @ApiProperty({ example: true })
   database: boolean;

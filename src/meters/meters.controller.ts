@@ -1,5 +1,18 @@
-import { Body, Controller, Delete, Get, HttpCode, Patch, Post, Query } from '@nestjs/common';
-import { ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Body, Controller, Delete, Get, Headers, HttpCode, Patch, Post, Query } from '@nestjs/common';
+import {
+  ApiBody,
+  ApiConsumes,
+  ApiCreatedResponse,
+  ApiNoContentResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiTags,
+  getSchemaPath,
+  ApiExtraModels,
+} from '@nestjs/swagger';
+import { csvRecords, CsvError } from '../common/csv';
+import { InvalidInputError } from '../common/errors';
+import { BulkResultDto } from './dto/bulk.dto';
 import { ApiErrors } from '../common/api-errors';
 import { ApiMeterIdParam, MeterIdParam } from '../common/meter-id';
 import {
@@ -30,6 +43,30 @@ export class MetersController {
       enabled: body.enabled,
     });
     return toMeterResponse(meter);
+  }
+
+  @Post('bulk')
+  @HttpCode(200)
+  @ApiOperation({
+    summary: 'Register many meters in one request (JSON array or CSV)',
+    description:
+      'Each row is validated like POST /meters; refused rows (bad field, taken id or address, duplicate in the ' +
+      'request) are listed with their reasons and never block the others. CSV: a header line naming the columns ' +
+      'meter_id,address,port[,name,enabled]; port is read as an integer, enabled as true/false.',
+  })
+  @ApiExtraModels(CreateMeterDto)
+  @ApiConsumes('application/json', 'text/csv')
+  @ApiBody({
+    schema: { type: 'array', items: { $ref: getSchemaPath(CreateMeterDto) } },
+    examples: {
+      json: { value: [{ meter_id: '9000', address: '127.0.0.1', port: 9000 }] },
+      csv: { value: 'meter_id,address,port\n9000,127.0.0.1,9000\n9001,127.0.0.1,9001\n' },
+    },
+  })
+  @ApiOkResponse({ type: BulkResultDto })
+  @ApiErrors(400, 413)
+  bulk(@Body() body: unknown, @Headers('content-type') contentType: string | undefined): Promise<BulkResultDto> {
+    return this.meters.bulkCreate(bulkRows(body, contentType));
   }
 
   @Get()
@@ -74,4 +111,34 @@ export class MetersController {
   async remove(@MeterIdParam() meterId: string): Promise<void> {
     await this.meters.remove(meterId);
   }
+}
+
+/** The rows of a bulk request: a JSON array as it is, or CSV records with port and enabled typed. */
+function bulkRows(body: unknown, contentType: string | undefined): unknown[] {
+  if (/^text\/(csv|plain)\b/i.test(contentType ?? '')) {
+    if (typeof body !== 'string') throw new InvalidInputError('CSV body expected');
+    let records: Record<string, string>[];
+    try {
+      records = csvRecords(body);
+    } catch (error) {
+      throw new InvalidInputError(`CSV body is malformed: ${error instanceof CsvError ? error.message : 'unreadable'}`);
+    }
+    return records.map(typedCsvRecord);
+  }
+  if (!Array.isArray(body)) {
+    throw new InvalidInputError('body must be a JSON array of meters (or text/csv with a header line)');
+  }
+  return body;
+}
+
+function typedCsvRecord(record: Record<string, string>): Record<string, unknown> {
+  const typed: Record<string, unknown> = { ...record };
+  if (record.port !== undefined && /^\d{1,5}$/.test(record.port.trim())) typed.port = Number(record.port.trim());
+  if (record.enabled !== undefined) {
+    const enabled = record.enabled.trim().toLowerCase();
+    typed.enabled = enabled === 'true' ? true : enabled === 'false' ? false : record.enabled;
+  }
+  if (record.name !== undefined && record.name === '') delete typed.name;
+  if (record.address !== undefined) typed.address = record.address.trim();
+  return typed;
 }

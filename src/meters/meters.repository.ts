@@ -52,6 +52,34 @@ export class MetersRepository {
     return this.meters.findOneByOrFail({ meterId: meter.meterId });
   }
 
+  /**
+   * Inserts many meters in one statement; rows that collide with a registered meter (id, or address and port)
+   * are skipped. Returns the ids inserted and, of the rest, the ids that were already registered.
+   */
+  async insertMany(meters: readonly NewMeter[]): Promise<{ inserted: Set<string>; existingIds: Set<string> }> {
+    if (meters.length === 0) return { inserted: new Set(), existingIds: new Set() };
+    const rows: { meter_id: string }[] = await this.meters.query(
+      `INSERT INTO meters (meter_id, address, port, name, enabled)
+       SELECT * FROM unnest($1::varchar[], $2::varchar[], $3::integer[], $4::varchar[], $5::boolean[])
+       ON CONFLICT DO NOTHING
+       RETURNING meter_id`,
+      [
+        meters.map((m) => m.meterId),
+        meters.map((m) => m.address),
+        meters.map((m) => m.port),
+        meters.map((m) => m.name),
+        meters.map((m) => m.enabled),
+      ],
+    );
+    const inserted = new Set(rows.map((row) => row.meter_id));
+    const skipped = meters.filter((m) => !inserted.has(m.meterId)).map((m) => m.meterId);
+    const existing: { meter_id: string }[] =
+      skipped.length === 0
+        ? []
+        : await this.meters.query('SELECT meter_id FROM meters WHERE meter_id = ANY($1::varchar[])', [skipped]);
+    return { inserted, existingIds: new Set(existing.map((row) => row.meter_id)) };
+  }
+
   findById(meterId: string): Promise<Meter | null> {
     return this.meters.findOneBy({ meterId });
   }

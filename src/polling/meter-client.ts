@@ -1,8 +1,6 @@
-import { HttpService } from '@nestjs/axios';
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
-import { AxiosError } from 'axios';
-import { Agent } from 'node:http';
+import { Agent, Dispatcher, Pool } from 'undici';
 import { MeterFailureKind } from '../common/errors';
 import { AddressPolicy, meterUrl } from '../common/network';
 import { AppConfig } from '../config/app-config';
@@ -14,33 +12,40 @@ export type PollResult =
   | { ok: true; meterId: string; attemptedAt: Date; durationMs: number; reading: NewReading }
   | { ok: false; meterId: string; attemptedAt: Date; durationMs: number; kind: MeterFailureKind; message: string };
 
+class BodyTooLargeError extends Error {}
+
 /**
  * Reads one meter: one GET with a hard deadline over connect, headers and body, a body cap, no redirects and no
  * proxy. Every outcome is a PollResult; it never throws. The meter's body is never passed on, only a verdict.
+ *
+ * Transport: undici with one keep-alive pool per meter origin, so that a meter read every interval reuses its
+ * connection. Measured here (5,000 meters, same simulator): ~10,000 polls/s at ~0.1 CPU-s per 1,000 against
+ * ~2,500/s at ~0.4 for axios with keep-alive (FINDINGS; `npm run bench:clients`). Open files are bounded
+ * (20,000 here): past POLL_MAX_KEPT_ALIVE origins, meters are read on a connection closed after each answer.
  */
 @Injectable()
-export class MeterClient {
+export class MeterClient implements OnModuleDestroy {
+  private readonly logger = new Logger(MeterClient.name);
   private readonly timeoutMs: number;
   private readonly urlTemplate: string;
-  /** Keep-alive: a meter read every interval reuses its connection instead of a new handshake each time. */
-  private readonly agent: Agent;
+  private readonly keepAliveMs: number;
+  private readonly maxKeptAlive: number;
+  private readonly pools = new Map<string, Pool>();
+  /** For origins beyond the kept-alive budget: each request on its own connection, closed after the answer. */
+  private readonly oneShot: Agent;
+  private budgetWarned = false;
 
   constructor(
-    private readonly http: HttpService,
     @Inject(AddressPolicy) private readonly addressPolicy: AddressPolicy,
     @Inject(ConfigService) config: ConfigService<AppConfig, true>,
   ) {
     const polling = config.get('polling', { infer: true });
     this.timeoutMs = polling.timeoutMs;
     this.urlTemplate = polling.urlTemplate;
-    this.agent = new Agent({
-      keepAlive: true,
-      // Idle sockets are kept one interval and a bit, so that the next poll finds its connection open.
-      timeout: polling.intervalSeconds * 1000 + 5000,
-      maxSockets: polling.concurrency,
-      maxFreeSockets: polling.concurrency,
-      scheduling: 'lifo',
-    });
+    this.maxKeptAlive = polling.maxKeptAlive;
+    // Idle connections live one interval and a bit, so that the next poll finds its connection open.
+    this.keepAliveMs = polling.intervalSeconds * 1000 + 5000;
+    this.oneShot = new Agent({ ...this.dispatcherOptions(), pipelining: 0 });
   }
 
   async read(target: PollTarget, signal?: AbortSignal): Promise<PollResult> {
@@ -59,39 +64,36 @@ export class MeterClient {
     const verdict = this.addressPolicy.check(target.address);
     if (!verdict.allowed) return fail('not-allowed', verdict.reason);
 
+    const url = new URL(meterUrl(this.urlTemplate, verdict.address, target.port));
     const deadline = AbortSignal.timeout(this.timeoutMs);
     try {
-      const response = await this.http.axiosRef.get<string>(meterUrl(this.urlTemplate, verdict.address, target.port), {
-        httpAgent: this.agent,
-        proxy: false,
-        maxRedirects: 0,
-        maxContentLength: MAX_METER_BODY_BYTES,
-        responseType: 'text',
-        transformResponse: (data: string) => data,
-        validateStatus: () => true,
-        headers: { Accept: 'application/json' },
+      const { dispatcher, reset } = this.dispatcherFor(url.origin);
+      const response = await dispatcher.request({
+        origin: url.origin,
+        path: url.pathname + url.search,
+        method: 'GET',
+        headers: { accept: 'application/json' },
+        reset,
         signal: signal ? AbortSignal.any([deadline, signal]) : deadline,
       });
+      if (response.statusCode >= 300 && response.statusCode < 400) {
+        await response.body.dump().catch(() => undefined);
+        return fail('redirect', `meter answered ${response.statusCode}; redirects are not followed`);
+      }
+      if (response.statusCode < 200 || response.statusCode >= 300) {
+        await response.body.dump().catch(() => undefined);
+        return fail('http-status', `meter answered HTTP ${response.statusCode}`);
+      }
+      const body = await readCapped(response.body, MAX_METER_BODY_BYTES);
       const takenAt = new Date();
-      if (response.status >= 300 && response.status < 400) {
-        return fail('redirect', `meter answered ${response.status}; redirects are not followed`);
-      }
-      if (response.status < 200 || response.status >= 300) {
-        return fail('http-status', `meter answered HTTP ${response.status}`);
-      }
-      const verdictOfBody = parseMeterPayload(String(response.data ?? ''), target.meterId);
-      if (!verdictOfBody.ok) return fail(verdictOfBody.kind, verdictOfBody.reason);
+      const payload = parseMeterPayload(body, target.meterId);
+      if (!payload.ok) return fail(payload.kind, payload.reason);
       return {
         ok: true,
         meterId: target.meterId,
         attemptedAt,
         durationMs: performance.now() - started,
-        reading: {
-          meterId: target.meterId,
-          takenAt,
-          currentA: verdictOfBody.currentA,
-          energyKwh: verdictOfBody.energyKwh,
-        },
+        reading: { meterId: target.meterId, takenAt, currentA: payload.currentA, energyKwh: payload.energyKwh },
       };
     } catch (error) {
       if (deadline.aborted) return fail('timeout', `no complete answer within ${this.timeoutMs} ms`);
@@ -100,22 +102,86 @@ export class MeterClient {
     }
   }
 
-  onModuleDestroy(): void {
-    this.agent.destroy();
+  private dispatcherFor(origin: string): { dispatcher: Dispatcher; reset: boolean } {
+    const pool = this.pools.get(origin);
+    if (pool) return { dispatcher: pool, reset: false };
+    if (this.pools.size >= this.maxKeptAlive) {
+      if (!this.budgetWarned) {
+        this.budgetWarned = true;
+        this.logger.warn(
+          `more than ${this.maxKeptAlive} meter origins (POLL_MAX_KEPT_ALIVE): the others are read on a new ` +
+            'connection each time',
+        );
+      }
+      return { dispatcher: this.oneShot, reset: true };
+    }
+    const created = new Pool(origin, this.dispatcherOptions());
+    this.pools.set(origin, created);
+    return { dispatcher: created, reset: false };
+  }
+
+  private dispatcherOptions(): Pool.Options {
+    return {
+      connect: { timeout: this.timeoutMs },
+      headersTimeout: this.timeoutMs,
+      bodyTimeout: this.timeoutMs,
+      keepAliveTimeout: this.keepAliveMs,
+      keepAliveMaxTimeout: this.keepAliveMs,
+      // A meter's answer is one small JSON object: anything with huge headers is not a meter.
+      maxHeaderSize: 16 * 1024,
+    };
+  }
+
+  get keptAliveOrigins(): number {
+    return this.pools.size;
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    const dispatchers: Dispatcher[] = [...this.pools.values(), this.oneShot];
+    this.pools.clear();
+    await Promise.all(dispatchers.map((d) => d.destroy().catch(() => undefined)));
   }
 }
 
-function classifyTransportError(error: unknown): [MeterFailureKind, string] {
-  const code = (error as AxiosError | undefined)?.code ?? '';
-  const message = error instanceof Error ? error.message : String(error);
-  if (code === 'ECONNREFUSED') return ['refused', 'connection refused'];
-  if (code === 'ERR_BAD_RESPONSE' && /maxContentLength/.test(message)) {
-    return ['too-large', `body larger than ${MAX_METER_BODY_BYTES} bytes`];
+/** Reads a body as UTF-8 text, giving up (and dropping the connection) past `limit` bytes. */
+async function readCapped(body: AsyncIterable<Buffer> & { destroy(error?: Error): unknown }, limit: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.length;
+    if (size > limit) {
+      body.destroy();
+      throw new BodyTooLargeError();
+    }
+    chunks.push(chunk);
   }
-  if (code === 'ECONNRESET' || code === 'EPIPE' || /socket hang up/i.test(message)) {
-    return ['network', 'connection reset by the meter'];
+  return Buffer.concat(chunks, size).toString('utf8');
+}
+
+function classifyTransportError(error: unknown): [MeterFailureKind, string] {
+  if (error instanceof BodyTooLargeError) return ['too-large', `body larger than ${MAX_METER_BODY_BYTES} bytes`];
+  const code = errorCode(error);
+  if (code === 'ECONNREFUSED') return ['refused', 'connection refused'];
+  if (code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
+    return ['timeout', 'the meter stopped answering within the deadline'];
+  }
+  if (code === 'ECONNRESET' || code === 'EPIPE' || code === 'UND_ERR_SOCKET' || code === 'UND_ERR_CLOSED') {
+    return ['network', 'connection closed by the meter'];
   }
   if (code === 'EHOSTUNREACH' || code === 'ENETUNREACH') return ['network', 'host unreachable'];
-  if (code.startsWith('HPE_') || /parse/i.test(message)) return ['bad-payload', 'malformed HTTP response'];
+  if (code === 'UND_ERR_HEADERS_OVERFLOW') return ['bad-payload', 'response headers too large'];
+  if (code.startsWith('HPE_') || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') {
+    return ['bad-payload', 'malformed HTTP response'];
+  }
   return ['network', code || 'transport error'];
+}
+
+function errorCode(error: unknown): string {
+  let current: unknown = error;
+  for (let depth = 0; depth < 4 && current && typeof current === 'object'; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string' && code !== 'UND_ERR') return code;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return '';
 }

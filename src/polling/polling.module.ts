@@ -1,4 +1,3 @@
-import { HttpModule } from '@nestjs/axios';
 import { Module } from '@nestjs/common';
 import { MetersModule } from '../meters/meters.module';
 import { ReadingsModule } from '../readings/readings.module';
@@ -8,7 +7,7 @@ import { PollingService } from './polling.service';
 import { ReadingWriter } from './reading-writer';
 
 @Module({
-  imports: [HttpModule, MetersModule, ReadingsModule],
+  imports: [MetersModule, ReadingsModule],
   controllers: [LiveDataController],
   providers: [MeterClient, PollingService, ReadingWriter],
   exports: [PollingService, ReadingWriter],

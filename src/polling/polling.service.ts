@@ -7,9 +7,10 @@ import {
 } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { SchedulerRegistry } from '@nestjs/schedule';
-import { forEachConcurrently } from '../common/concurrency';
+import { Semaphore, sleep, stableHash } from '../common/concurrency';
 import { MeterNotFoundError, MeterReadError } from '../common/errors';
 import { AppConfig } from '../config/app-config';
+import { MetricsService } from '../metrics/metrics.service';
 import { MetersRepository, PollTarget } from '../meters/meters.repository';
 import { NewReading } from '../readings/readings.repository';
 import { MeterClient, PollResult } from './meter-client';
@@ -57,6 +58,7 @@ export class PollingService implements OnApplicationBootstrap, BeforeApplication
     private readonly meters: MetersRepository,
     private readonly writer: ReadingWriter,
     private readonly scheduler: SchedulerRegistry,
+    private readonly metrics: MetricsService,
     @Inject(ConfigService) config: ConfigService<AppConfig, true>,
   ) {
     this.polling = config.get('polling', { infer: true });
@@ -88,6 +90,7 @@ export class PollingService implements OnApplicationBootstrap, BeforeApplication
     this.stats.lastTickAt = new Date();
     if (this.cycle) {
       this.stats.skippedTicks++;
+      this.metrics.skippedTicks.inc();
       this.logger.warn(`tick skipped: the previous cycle is still running (${this.stats.skippedTicks} skipped)`);
       return;
     }
@@ -97,28 +100,56 @@ export class PollingService implements OnApplicationBootstrap, BeforeApplication
     this.cycle.catch((error: unknown) => this.logger.error(`cycle failed: ${String(error)}`));
   }
 
-  /** One pass over the meters due now: claim them, read them with bounded concurrency, write in batches. */
+  /**
+   * One pass over the meters due now: claim them, read each at its offset in the interval (or all at once in
+   * burst mode) with bounded concurrency, write the results in batches.
+   */
   async runCycle(): Promise<CycleSummary> {
     const started = performance.now();
     // Claimed until just before the next tick, so that another instance cannot poll them in this interval.
     const claimMs = Math.max(this.polling.intervalSeconds * 1000 - Math.min(1000, this.polling.intervalSeconds * 100), 1);
     const targets = await this.meters.claimDue(claimMs);
     const summary: CycleSummary = { meters: targets.length, ok: 0, failed: 0, durationMs: 0 };
-    await forEachConcurrently(targets, this.polling.concurrency, async (target) => {
-      const result = await this.pollShared(target);
-      if (result.ok) summary.ok++;
-      else summary.failed++;
-    });
+    const slots = new Semaphore(this.polling.concurrency);
+    const polls: Promise<void>[] = [];
+    for (const { target, offsetMs } of this.schedule(targets)) {
+      await sleep(started + offsetMs - performance.now(), this.shutdown.signal);
+      if (this.shutdown.signal.aborted) break;
+      await slots.acquire();
+      polls.push(
+        this.pollShared(target)
+          .then((result) => {
+            if (result.ok) summary.ok++;
+            else summary.failed++;
+          })
+          .finally(() => slots.release()),
+      );
+    }
+    await Promise.all(polls);
     await this.writer.flush().catch((error: unknown) => {
       this.logger.warn(`cycle results stay buffered: ${String(error)}`);
     });
     summary.durationMs = Math.round(performance.now() - started);
     this.stats.cycles++;
+    this.metrics.cycleDuration.observe(summary.durationMs / 1000);
     this.stats.lastCycle = summary;
     this.logger.log(
       `cycle: ${summary.meters} meters, ${summary.ok} ok, ${summary.failed} failed, ${summary.durationMs} ms`,
     );
     return summary;
+  }
+
+  /**
+   * When each meter is read, from the start of the cycle. Spread: a stable offset from a hash of the meter id
+   * (as Prometheus spreads its targets), inside the part of the interval that leaves a whole deadline before the
+   * next tick; the database and the network see an even stream. Burst: everything at once.
+   */
+  private schedule(targets: readonly PollTarget[]): { target: PollTarget; offsetMs: number }[] {
+    const window = this.polling.intervalSeconds * 1000 - this.polling.timeoutMs - Math.min(1000, this.polling.intervalSeconds * 50);
+    const spread = this.polling.schedule === 'spread' && window > 0;
+    return targets
+      .map((target) => ({ target, offsetMs: spread ? stableHash(target.meterId) % window : 0 }))
+      .sort((a, b) => a.offsetMs - b.offsetMs);
   }
 
   /**
@@ -151,6 +182,8 @@ export class PollingService implements OnApplicationBootstrap, BeforeApplication
       this.inFlight.delete(target.meterId);
       if (result.ok) this.stats.polls.ok++;
       else this.stats.polls.failed++;
+      this.metrics.polls.inc({ outcome: result.ok ? 'ok' : result.kind });
+      this.metrics.pollDuration.observe(result.durationMs / 1000);
       this.writer.enqueue(result);
       return result;
     });

@@ -3,6 +3,7 @@ import { ConfigService } from '@nestjs/config';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { AppConfig } from '../config/app-config';
+import { MetricsService } from '../metrics/metrics.service';
 import { HealthUpdate, MetersRepository } from '../meters/meters.repository';
 import { NewReading, ReadingsRepository } from '../readings/readings.repository';
 import { PollResult } from './meter-client';
@@ -33,6 +34,7 @@ export class ReadingWriter implements OnModuleDestroy {
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly readings: ReadingsRepository,
     private readonly meters: MetersRepository,
+    private readonly metrics: MetricsService,
     @Inject(ConfigService) config: ConfigService<AppConfig, true>,
   ) {
     const polling = config.get('polling', { infer: true });
@@ -50,9 +52,10 @@ export class ReadingWriter implements OnModuleDestroy {
       const excess = this.buffer.length - this.maxBuffered;
       this.buffer.splice(0, excess);
       this.stats.dropped += excess;
+      this.metrics.dropped.inc(excess);
       this.logger.error(`write buffer full: dropped the ${excess} oldest poll results`);
     }
-    this.stats.buffered = this.buffer.length;
+    this.setBuffered();
     if (this.buffer.length >= this.batchSize) void this.flush().catch(() => undefined);
   }
 
@@ -76,7 +79,7 @@ export class ReadingWriter implements OnModuleDestroy {
     try {
       await this.writeBatch([result]);
     } catch (error) {
-      this.stats.writeFailures++;
+      this.countWriteFailure();
       this.logger.warn(`live reading kept for retry: ${describe(error)}`);
       this.enqueue(result);
     }
@@ -89,11 +92,11 @@ export class ReadingWriter implements OnModuleDestroy {
         await this.writeBatch(batch);
       } catch (error) {
         this.buffer.unshift(...batch);
-        this.stats.writeFailures++;
+        this.countWriteFailure();
         this.logger.warn(`write of ${batch.length} poll results failed, kept for retry: ${describe(error)}`);
         throw error;
       } finally {
-        this.stats.buffered = this.buffer.length;
+        this.setBuffered();
       }
     }
   }
@@ -107,6 +110,17 @@ export class ReadingWriter implements OnModuleDestroy {
       return count;
     });
     this.stats.readingsWritten += written;
+    this.metrics.readingsWritten.inc(written);
+  }
+
+  private setBuffered(): void {
+    this.stats.buffered = this.buffer.length;
+    this.metrics.buffered.set(this.buffer.length);
+  }
+
+  private countWriteFailure(): void {
+    this.stats.writeFailures++;
+    this.metrics.writeFailures.inc();
   }
 
   async onModuleDestroy(): Promise<void> {

@@ -190,6 +190,7 @@ describe('summarizePeriod', () => {
       firstCounted: 1,
       lastCounted: 5,
       baselineIndex: 0,
+      lastValid: 5,
     });
   });
 
@@ -201,6 +202,7 @@ describe('summarizePeriod', () => {
       firstCounted: null,
       lastCounted: null,
       baselineIndex: null,
+      lastValid: null,
     });
   });
 
@@ -231,6 +233,7 @@ describe('summarizePeriod', () => {
       firstCounted: 3,
       lastCounted: 4,
       baselineIndex: 1,
+      lastValid: 4,
     });
   });
 
@@ -243,13 +246,20 @@ describe('summarizePeriod', () => {
       firstCounted: 2,
       lastCounted: 3,
       baselineIndex: 1,
+      lastValid: 3,
     });
   });
 
   test('the reading after the end decides whether the last reading in the period is a misread', () => {
-    // 100, 110, 20 in period, 120 after it: 20 is a misread, consumption 10.
+    // 100, 110, 20 in period, 120 after it: 20 is a misread, consumption 10, measured to 110 (index 1).
     const points = kwh(100, 110, 20, 120);
-    expect(summarizePeriod(points, between(0, 3))).toMatchObject({ consumption: 10_000_000n, misreads: 1, resets: 0 });
+    expect(summarizePeriod(points, between(0, 3))).toMatchObject({
+      consumption: 10_000_000n,
+      misreads: 1,
+      resets: 0,
+      lastCounted: 2,
+      lastValid: 1,
+    });
     // Without the reading after the end, 20 would be taken for a reset: 10 + 20 = 30.
     expect(summarizePeriod(points.slice(0, 3), between(0, 3))).toMatchObject({
       consumption: 30_000_000n,
@@ -326,6 +336,7 @@ describe('summarizePeriod', () => {
       firstCounted: shift(summary.firstCounted),
       lastCounted: shift(summary.lastCounted),
       baselineIndex: shift(summary.baselineIndex),
+      lastValid: shift(summary.lastValid),
     };
   }
 

@@ -79,6 +79,8 @@ export interface CounterSummary {
    * from this reading to lastCounted, which is what an average power is taken over.
    */
   baselineIndex: number | null;
+  /** Input index of the last non-misread reading inside the period: where the period's consumption is measured to. */
+  lastValid: number | null;
 }
 
 /**
@@ -108,6 +110,7 @@ export function summarizePeriod(points: readonly CounterPoint[], inPeriod: (inde
     firstCounted: null,
     lastCounted: null,
     baselineIndex: null,
+    lastValid: null,
   };
   let lastNonMisreadBefore: number | null = null;
   for (let i = 0; i < counted.length; i++) {
@@ -123,6 +126,7 @@ export function summarizePeriod(points: readonly CounterPoint[], inPeriod: (inde
       summary.baselineIndex = lastNonMisreadBefore;
     }
     summary.lastCounted = i;
+    if (point.kind !== 'misread') summary.lastValid = i;
     summary.consumption += point.step;
     if (point.kind === 'reset') summary.resets++;
     if (point.kind === 'misread') summary.misreads++;

@@ -90,7 +90,7 @@ function countPeriod(window: readonly CounterRow[], period: Period): PeriodCount
     resets: summary.resets,
     misreads: summary.misreads,
     from: fromIndex === null ? null : window[fromIndex],
-    to: summary.lastCounted === null ? null : window[summary.lastCounted],
+    to: summary.lastValid === null ? null : window[summary.lastValid],
   };
 }
 

@@ -27,9 +27,8 @@ export default async function globalSetup(): Promise<void> {
     const state: TestPostgres = { handle, dataDir };
     (globalThis as Record<symbol, unknown>)[TEST_POSTGRES_KEY] = state;
     process.env.TEST_PG_ADMIN_URL = handle.adminUrl;
-    console.log(
-      `\n[test-db] embedded PostgreSQL on 127.0.0.1:${port}, data in ${dataDir} (started in ${Date.now() - startedAt} ms)`,
-    );
+    const took = Date.now() - startedAt;
+    console.log(`\n[test-db] embedded PostgreSQL on 127.0.0.1:${port}, data in ${dataDir} (started in ${took} ms)`);
   } catch (err) {
     await rm(dataDir, { recursive: true, force: true });
     throw err;

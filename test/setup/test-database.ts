@@ -60,7 +60,10 @@ async function dropDatabase(adminUrl: string, name: string): Promise<void> {
   await withClient(adminUrl, async (client) => {
     // A pool the test forgot to close would otherwise make DROP fail with "is being accessed by other users".
     for (let attempt = 1; ; attempt++) {
-      await client.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [name]);
+      await client.query(
+        'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()',
+        [name],
+      );
       try {
         await client.query(`DROP DATABASE IF EXISTS ${client.escapeIdentifier(name)}`);
         return;

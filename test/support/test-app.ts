@@ -23,13 +23,27 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
+export interface TestAppOptions {
+  /**
+   * Run on this database (another TestApp's `databaseUrl`) instead of a fresh one: a second instance sharing the
+   * first's database. Its close() leaves the database alone; the app that created it drops it.
+   */
+  databaseUrl?: string;
+}
+
 /**
  * The real application (same module, pipes, filters and Swagger as main.ts) on a fresh database of its own,
  * migrated by the app's own start. Polling is off unless the test turns it on: tests call runCycle() directly.
  */
-export async function createTestApp(label: string, env: Record<string, string> = {}): Promise<TestApp> {
-  const database = await createTestDatabase(label);
-  const config = loadConfig({ POLLING_ENABLED: 'false', POLL_TIMEOUT_MS: '1000', ...env });
+export async function createTestApp(
+  label: string,
+  env: Record<string, string> = {},
+  options: TestAppOptions = {},
+): Promise<TestApp> {
+  const database = options.databaseUrl
+    ? { url: options.databaseUrl, drop: async () => undefined }
+    : await createTestDatabase(label);
+  const config = loadConfig({ POLLING_ENABLED: 'false', POLL_TIMEOUT_MS: '1000', POLL_SCHEDULE: 'burst', ...env });
   const moduleRef = await Test.createTestingModule({
     imports: [AppModule.register({ config, databaseUrl: database.url })],
   }).compile();

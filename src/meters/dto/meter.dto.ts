@@ -20,59 +20,86 @@ const PORT_RULE = 'port must be an integer from 1 to 65535, given as a JSON numb
 
 export class CreateMeterDto {
   /** The meter's own identifier, as it reports it in `id`. */
-  @ApiProperty({ example: '345631237', pattern: METER_ID_PATTERN.source })
+  @ApiProperty({
+    description: `The meter's own identifier, as it reports it in \`id\`: ${METER_ID_RULE}`,
+    example: '345631237',
+    pattern: METER_ID_PATTERN.source,
+  })
   @IsString({ message: `meter_id must be ${METER_ID_RULE}` })
   @Matches(METER_ID_PATTERN, { message: `meter_id must be ${METER_ID_RULE}` })
   meter_id: string;
 
   /** IPv4 or IPv6 literal inside METER_ALLOWED_NETWORKS (no hostname, scheme, port or path). */
-  @ApiProperty({ example: '127.0.0.1' })
+  @ApiProperty({
+    description: 'IPv4 or IPv6 literal inside METER_ALLOWED_NETWORKS (no hostname, scheme, port or path)',
+    example: '127.0.0.1',
+  })
   @IsString()
   @MaxLength(45)
   address: string;
 
   /** TCP port, a JSON integer (numeric strings are refused). */
-  @ApiProperty({ example: 9000, minimum: 1, maximum: 65535 })
+  @ApiProperty({
+    type: 'integer',
+    description: 'TCP port, a JSON integer (numeric strings are refused)',
+    example: 9000,
+    minimum: 1,
+    maximum: 65535,
+  })
   @IsInt({ message: PORT_RULE })
   @Min(1, { message: PORT_RULE })
   @Max(65535, { message: PORT_RULE })
   port: number;
 
   /** A label for people. */
-  @ApiPropertyOptional({ example: 'Workshop main feed', nullable: true })
+  @ApiPropertyOptional({
+    type: String,
+    description: 'A label for people (at most 200 characters)',
+    example: 'Workshop main feed',
+    nullable: true,
+  })
   @IsOptional()
   @IsString()
   @MaxLength(200)
   name?: string | null;
 
   /** Whether the scheduler polls it; false keeps the meter and its history but stops polling. */
-  @ApiPropertyOptional({ default: true })
+  @ApiPropertyOptional({
+    description: 'Whether the scheduler polls it; false keeps the meter and its history but stops polling',
+    default: true,
+    example: true,
+  })
   @IsOptional()
   @IsBoolean()
   enabled?: boolean;
 }
 
 export class UpdateMeterDto {
-  @ApiPropertyOptional({ example: '127.0.0.1' })
+  @ApiPropertyOptional({ description: 'New address, with the same rules as on create', example: '127.0.0.1' })
   @IsOptional()
   @IsString()
   @MaxLength(45)
   address?: string;
 
-  @ApiPropertyOptional({ example: 9001, minimum: 1, maximum: 65535 })
+  @ApiPropertyOptional({ type: 'integer', description: 'New TCP port, a JSON integer', example: 9001, minimum: 1, maximum: 65535 })
   @IsOptional()
   @IsInt({ message: PORT_RULE })
   @Min(1, { message: PORT_RULE })
   @Max(65535, { message: PORT_RULE })
   port?: number;
 
-  @ApiPropertyOptional({ example: 'Workshop main feed', nullable: true })
+  @ApiPropertyOptional({
+    type: String,
+    description: 'New label; null removes it',
+    example: 'Workshop main feed',
+    nullable: true,
+  })
   @IsOptional()
   @IsString()
   @MaxLength(200)
   name?: string | null;
 
-  @ApiPropertyOptional()
+  @ApiPropertyOptional({ description: 'false stops polling and keeps the history; true resumes it', example: false })
   @IsOptional()
   @IsBoolean()
   enabled?: boolean;
@@ -83,19 +110,19 @@ const toBoolean = ({ value }: { value: unknown }) =>
 
 export class ListMetersQueryDto {
   /** Only meters in this health state. */
-  @ApiPropertyOptional({ enum: HEALTH_STATES })
+  @ApiPropertyOptional({ enum: HEALTH_STATES, description: 'Only meters in this health state', example: 'down' })
   @IsOptional()
   @IsIn(HEALTH_STATES, { message: `state must be one of ${HEALTH_STATES.join(', ')}` })
   state?: HealthState;
 
   /** Only enabled (true) or disabled (false) meters. */
-  @ApiPropertyOptional({ type: Boolean })
+  @ApiPropertyOptional({ type: Boolean, description: 'Only enabled (true) or disabled (false) meters', example: true })
   @IsOptional()
   @Transform(toBoolean)
   @IsBoolean({ message: 'enabled must be true or false' })
   enabled?: boolean;
 
-  @ApiPropertyOptional({ default: 100, minimum: 1, maximum: 1000 })
+  @ApiPropertyOptional({ type: 'integer', description: 'Page size', default: 100, minimum: 1, maximum: 1000 })
   @IsOptional()
   @Transform(({ value }) => (typeof value === 'string' && /^\d{1,9}$/.test(value) ? Number(value) : value))
   @IsInt({ message: 'limit must be an integer from 1 to 1000' })
@@ -103,7 +130,7 @@ export class ListMetersQueryDto {
   @Max(1000)
   limit: number = 100;
 
-  @ApiPropertyOptional({ default: 0, minimum: 0 })
+  @ApiPropertyOptional({ type: 'integer', description: 'Meters to skip, in meter_id order', default: 0, minimum: 0 })
   @IsOptional()
   @Transform(({ value }) => (typeof value === 'string' && /^\d{1,9}$/.test(value) ? Number(value) : value))
   @IsInt({ message: 'offset must be a non-negative integer' })
@@ -114,9 +141,21 @@ export class ListMetersQueryDto {
 export class MeterHealthDto {
   @ApiProperty({ enum: HEALTH_STATES, example: 'up' })
   state: HealthState;
-  @ApiProperty({ type: String, format: 'date-time', nullable: true })
+  @ApiProperty({
+    type: String,
+    format: 'date-time',
+    nullable: true,
+    description: 'When the last poll (successful or not) started; null before the first',
+    example: '2026-12-03T10:00:00.000Z',
+  })
   last_attempt_at: string | null;
-  @ApiProperty({ type: String, format: 'date-time', nullable: true })
+  @ApiProperty({
+    type: String,
+    format: 'date-time',
+    nullable: true,
+    description: 'When the last successful poll started; null before the first',
+    example: '2026-12-03T10:00:00.000Z',
+  })
   last_success_at: string | null;
   /** Why the last failed poll failed (kept until the next failure). */
   @ApiProperty({ type: String, nullable: true, example: 'timeout: no complete answer within 5000 ms' })
@@ -145,15 +184,15 @@ export class MeterResponseDto {
   address: string;
   @ApiProperty({ example: 9000 })
   port: number;
-  @ApiProperty()
+  @ApiProperty({ description: 'Whether the scheduler polls it', example: true })
   enabled: boolean;
   @ApiProperty()
   health: MeterHealthDto;
   @ApiProperty({ type: LatestReadingDto, nullable: true })
   latest_reading: LatestReadingDto | null;
-  @ApiProperty({ format: 'date-time' })
+  @ApiProperty({ format: 'date-time', example: '2026-12-01T08:00:00.000Z' })
   created_at: string;
-  @ApiProperty({ format: 'date-time' })
+  @ApiProperty({ format: 'date-time', example: '2026-12-01T08:00:00.000Z' })
   updated_at: string;
 }
 

@@ -7,17 +7,31 @@ import { IsOptional } from 'class-validator';
  */
 export class StatsQueryDto {
   /** First day (DD-MM-YYYY or YYYY-MM-DD, a whole calendar day in `tz`) or an instant (ISO 8601 with offset). */
-  @ApiPropertyOptional({ example: '12-08-2023' })
+  @ApiPropertyOptional({
+    type: String,
+    description:
+      'First day (DD-MM-YYYY or YYYY-MM-DD, a whole calendar day in `tz`) or an instant (ISO 8601 with offset)',
+    example: '12-08-2023',
+  })
   @IsOptional()
   start_date?: unknown;
 
   /** Last day, included whole (DD-MM-YYYY or YYYY-MM-DD), or an instant excluded from the period (ISO 8601 with offset). */
-  @ApiPropertyOptional({ example: '14-08-2023' })
+  @ApiPropertyOptional({
+    type: String,
+    description:
+      'Last day, included whole (DD-MM-YYYY or YYYY-MM-DD), or an instant excluded from the period (ISO 8601 with offset)',
+    example: '14-08-2023',
+  })
   @IsOptional()
   end_date?: unknown;
 
   /** IANA time zone for date-only bounds; default STATS_TIMEZONE. */
-  @ApiPropertyOptional({ example: 'Europe/Berlin' })
+  @ApiPropertyOptional({
+    type: String,
+    description: 'IANA time zone for date-only bounds; default STATS_TIMEZONE',
+    example: 'Europe/Berlin',
+  })
   @IsOptional()
   tz?: unknown;
 }
@@ -33,7 +47,7 @@ export class CurrentStatsDto {
 }
 
 export class BoundaryReadingDto {
-  @ApiProperty({ format: 'date-time' })
+  @ApiProperty({ format: 'date-time', example: '2023-08-11T23:59:00.000Z' })
   taken_at: string;
   @ApiProperty({ example: 44325 })
   energy_kwh: number;
@@ -57,9 +71,9 @@ export class StatsResponseDto {
   /** Readings taken in the period. */
   @ApiProperty({ example: 100 })
   readings: number;
-  @ApiProperty({ type: String, format: 'date-time', nullable: true })
+  @ApiProperty({ type: String, format: 'date-time', nullable: true, example: '2023-08-12T00:00:00.000Z' })
   first_reading_at: string | null;
-  @ApiProperty({ type: String, format: 'date-time', nullable: true })
+  @ApiProperty({ type: String, format: 'date-time', nullable: true, example: '2023-08-14T23:59:00.000Z' })
   last_reading_at: string | null;
   /** Null when the period has no reading. */
   @ApiProperty({ type: CurrentStatsDto, nullable: true })
@@ -80,7 +94,7 @@ export class StatsResponseDto {
   /** The reading consumption counts from (the last counted one before the start, else the first in the period). */
   @ApiProperty({ type: BoundaryReadingDto, nullable: true })
   consumption_from: BoundaryReadingDto | null;
-  /** The last counted reading in the period. */
+  /** The last reading in the period that counts (a misread does not). */
   @ApiProperty({ type: BoundaryReadingDto, nullable: true })
   consumption_to: BoundaryReadingDto | null;
 }
