@@ -5,6 +5,7 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { AppConfig } from './config/app-config';
 import { buildDataSourceOptions, runMigrations } from './database/database.options';
+import { DiscoveryModule } from './discovery/discovery.module';
 import { HealthController } from './health/health.controller';
 import { MetersModule } from './meters/meters.module';
 import { MetricsModule } from './metrics/metrics.module';
@@ -38,6 +39,7 @@ export class AppModule {
         MetersModule,
         ReadingsModule,
         PollingModule,
+        DiscoveryModule,
       ],
       controllers: [HealthController],
     };

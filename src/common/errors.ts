@@ -10,8 +10,11 @@ export abstract class DomainError extends Error {
   }
 }
 
-export class MeterNotFoundError extends DomainError {
+export class NotFoundError extends DomainError {
   readonly status = 404;
+}
+
+export class MeterNotFoundError extends NotFoundError {
   constructor(readonly meterId: string) {
     super(`meter "${meterId}" does not exist`);
   }

@@ -80,6 +80,15 @@ export class MetersRepository {
     return { inserted, existingIds: new Set(existing.map((row) => row.meter_id)) };
   }
 
+  /** Ports registered at an address within a range, with the meter at each. */
+  async portsAt(address: string, from: number, to: number): Promise<Map<number, string>> {
+    const rows: { port: number; meter_id: string }[] = await this.meters.query(
+      'SELECT port, meter_id FROM meters WHERE address = $1 AND port BETWEEN $2 AND $3',
+      [address, from, to],
+    );
+    return new Map(rows.map((row) => [row.port, row.meter_id]));
+  }
+
   findById(meterId: string): Promise<Meter | null> {
     return this.meters.findOneBy({ meterId });
   }

@@ -12,6 +12,10 @@ export type PollResult =
   | { ok: true; meterId: string; attemptedAt: Date; durationMs: number; reading: NewReading }
   | { ok: false; meterId: string; attemptedAt: Date; durationMs: number; kind: MeterFailureKind; message: string };
 
+export type FetchOutcome =
+  | { ok: true; body: string; takenAt: Date }
+  | { ok: false; kind: MeterFailureKind; message: string };
+
 class BodyTooLargeError extends Error {}
 
 /**
@@ -51,23 +55,45 @@ export class MeterClient implements OnModuleDestroy {
   async read(target: PollTarget, signal?: AbortSignal): Promise<PollResult> {
     const attemptedAt = new Date();
     const started = performance.now();
-    const fail = (kind: MeterFailureKind, message: string): PollResult => ({
+    const answer = await this.fetchBody(target.address, target.port, signal);
+    const durationMs = () => performance.now() - started;
+    const base = { meterId: target.meterId, attemptedAt };
+    if (!answer.ok) return { ...base, ...answer, durationMs: durationMs() };
+    const payload = parseMeterPayload(answer.body, target.meterId);
+    if (!payload.ok) {
+      return { ...base, ok: false, kind: payload.kind, message: `${payload.kind}: ${payload.reason}`, durationMs: durationMs() };
+    }
+    return {
+      ...base,
+      ok: true,
+      durationMs: durationMs(),
+      reading: { meterId: target.meterId, takenAt: answer.takenAt, currentA: payload.currentA, energyKwh: payload.energyKwh },
+    };
+  }
+
+  /**
+   * One GET of a meter's URL: the body of a 2xx answer of at most 64 KiB within the deadline, or why not.
+   * `takenAt` is the service's clock when the answer was complete.
+   */
+  async fetchBody(
+    address: string,
+    port: number,
+    signal?: AbortSignal,
+    { keepAlive = true }: { keepAlive?: boolean } = {},
+  ): Promise<FetchOutcome> {
+    const fail = (kind: MeterFailureKind, message: string): FetchOutcome => ({
       ok: false,
-      meterId: target.meterId,
-      attemptedAt,
-      durationMs: performance.now() - started,
       kind,
       message: `${kind}: ${message}`,
     });
-
     // Checked again at request time: the allowed networks may have narrowed since the meter was registered.
-    const verdict = this.addressPolicy.check(target.address);
+    const verdict = this.addressPolicy.check(address);
     if (!verdict.allowed) return fail('not-allowed', verdict.reason);
 
-    const url = new URL(meterUrl(this.urlTemplate, verdict.address, target.port));
+    const url = new URL(meterUrl(this.urlTemplate, verdict.address, port));
     const deadline = AbortSignal.timeout(this.timeoutMs);
     try {
-      const { dispatcher, reset } = this.dispatcherFor(url.origin);
+      const { dispatcher, reset } = keepAlive ? this.dispatcherFor(url.origin) : { dispatcher: this.oneShot, reset: true };
       const response = await dispatcher.request({
         origin: url.origin,
         path: url.pathname + url.search,
@@ -85,16 +111,7 @@ export class MeterClient implements OnModuleDestroy {
         return fail('http-status', `meter answered HTTP ${response.statusCode}`);
       }
       const body = await readCapped(response.body, MAX_METER_BODY_BYTES);
-      const takenAt = new Date();
-      const payload = parseMeterPayload(body, target.meterId);
-      if (!payload.ok) return fail(payload.kind, payload.reason);
-      return {
-        ok: true,
-        meterId: target.meterId,
-        attemptedAt,
-        durationMs: performance.now() - started,
-        reading: { meterId: target.meterId, takenAt, currentA: payload.currentA, energyKwh: payload.energyKwh },
-      };
+      return { ok: true, body, takenAt: new Date() };
     } catch (error) {
       if (deadline.aborted) return fail('timeout', `no complete answer within ${this.timeoutMs} ms`);
       if (signal?.aborted) return fail('network', 'abandoned at shutdown');

@@ -10,6 +10,6 @@ import { ReadingWriter } from './reading-writer';
   imports: [MetersModule, ReadingsModule],
   controllers: [LiveDataController],
   providers: [MeterClient, PollingService, ReadingWriter],
-  exports: [PollingService, ReadingWriter],
+  exports: [PollingService, ReadingWriter, MeterClient],
 })
 export class PollingModule {}

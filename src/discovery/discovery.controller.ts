@@ -1,0 +1,42 @@
+import { Body, Controller, Get, HttpCode, Param, ParseIntPipe, Post } from '@nestjs/common';
+import { ApiAcceptedResponse, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
+import { ApiErrors } from '../common/api-errors';
+import { DiscoveryJobDto, StartDiscoveryDto } from './discovery.dto';
+import { DiscoveryService } from './discovery.service';
+
+@ApiTags('discovery')
+@Controller('discovery')
+export class DiscoveryController {
+  constructor(private readonly discovery: DiscoveryService) {}
+
+  @Post()
+  @HttpCode(202)
+  @ApiOperation({
+    summary: 'Scan an address over a port range and register what answers like a meter',
+    description:
+      'Every port is probed with bounded concurrency and the poll deadline; a port whose answer is a valid meter ' +
+      'payload is registered with the id it reports as meter_id. The scan runs in the background: follow it at ' +
+      'GET /discovery/{id}. One scan at a time (409 while one runs).',
+  })
+  @ApiAcceptedResponse({ type: DiscoveryJobDto })
+  @ApiErrors(400, 409)
+  start(@Body() body: StartDiscoveryDto): DiscoveryJobDto {
+    return this.discovery.start(body);
+  }
+
+  @Get()
+  @ApiOperation({ summary: 'The recent discovery scans, newest first' })
+  @ApiOkResponse({ type: [DiscoveryJobDto] })
+  list(): DiscoveryJobDto[] {
+    return this.discovery.list();
+  }
+
+  @Get(':id')
+  @ApiOperation({ summary: 'One discovery scan: progress, meters found, ports already known, ports not a meter' })
+  @ApiParam({ name: 'id', description: 'Scan id from POST /discovery', example: 1 })
+  @ApiOkResponse({ type: DiscoveryJobDto })
+  @ApiErrors(400, 404)
+  get(@Param('id', new ParseIntPipe({ errorHttpStatusCode: 400 })) id: number): DiscoveryJobDto {
+    return this.discovery.get(id);
+  }
+}
