@@ -17,7 +17,8 @@ const PROJECT_DIR = resolve(__dirname, '..');
 const START_TIMEOUT_MS = 45_000;
 /** main.ts allows SHUTDOWN_GRACE_MS (10 s) + 15 s; an idle service with polling off must be far quicker. */
 const STOP_TIMEOUT_MS = 15_000;
-const MIGRATION_NAME = 'InitialSchema1764770000000';
+/** Every migration the service ships, in order. */
+const MIGRATION_NAMES = ['InitialSchema1764770000000', 'IngestTuning1764780000000'];
 
 /** Variables of this service that must come only from the test, never from the shell that runs Jest. */
 const SERVICE_VARIABLES = /^(DATABASE_URL|PORT|POLL_.*|POLLING_ENABLED|METER_.*|STATS_TIMEZONE|EMBEDDED_PG_.*|SHUTDOWN_GRACE_MS|HTTP_BODY_LIMIT_BYTES|TEST_.*)$/;
@@ -246,7 +247,7 @@ describe('Starting and stopping the service process (SPEC 8)', () => {
       await waitUntilHealthy(run, port);
 
       const migrations = await query<{ name: string }>(database.url, 'SELECT name FROM migrations');
-      expect(migrations.map((row) => row.name)).toContain(MIGRATION_NAME);
+      expect(migrations.map((row) => row.name)).toEqual(MIGRATION_NAMES);
       expect(await tablesOf(database.url)).toEqual(expect.arrayContaining(['meters', 'migrations', 'readings']));
       const health = await http(port, 'GET', '/health');
       expect(health.status).toBe(200);
@@ -348,7 +349,7 @@ describe('Starting and stopping the service process (SPEC 8)', () => {
       });
       expect(await tablesOf(database.url)).toEqual(expect.arrayContaining(['meters', 'migrations', 'readings']));
       const applied = await query<{ name: string }>(database.url, 'SELECT name FROM migrations');
-      expect(applied.map((row) => row.name)).toEqual([MIGRATION_NAME]);
+      expect(applied.map((row) => row.name)).toEqual(MIGRATION_NAMES);
       // The schema is usable as the service uses it.
       await query(database.url, "INSERT INTO meters (meter_id, address, port) VALUES ('mig-1', '127.0.0.1', 4200)");
       expect(existsSync(join(scratch, 'data'))).toBe(false);
@@ -356,7 +357,7 @@ describe('Starting and stopping the service process (SPEC 8)', () => {
       const second = launch('npm', ['run', 'migration:run'], env);
       const secondExit = await exitWithin(second, 45_000, 'npm run migration:run (again)');
       expect(secondExit).toEqual({ code: 0, signal: null });
-      expect(await query(database.url, 'SELECT name FROM migrations')).toHaveLength(1);
+      expect(await query(database.url, 'SELECT name FROM migrations')).toHaveLength(MIGRATION_NAMES.length);
       expect(await query(database.url, 'SELECT meter_id FROM meters')).toEqual([{ meter_id: 'mig-1' }]);
     }, 90_000);
   });

@@ -2,6 +2,7 @@ import { DataSource, DataSourceOptions } from 'typeorm';
 import { Meter } from '../meters/meter.entity';
 import { Reading } from '../readings/reading.entity';
 import { InitialSchema1764770000000 } from './migrations/1764770000000-InitialSchema';
+import { IngestTuning1764780000000 } from './migrations/1764780000000-IngestTuning';
 
 /** The one TypeORM options object, shared by the app, the migration CLI (ormconfig.ts) and the tests. */
 export function buildDataSourceOptions(url: string): DataSourceOptions {
@@ -9,7 +10,7 @@ export function buildDataSourceOptions(url: string): DataSourceOptions {
     type: 'postgres',
     url,
     entities: [Meter, Reading],
-    migrations: [InitialSchema1764770000000],
+    migrations: [InitialSchema1764770000000, IngestTuning1764780000000],
     migrationsTableName: 'migrations',
     synchronize: false,
     // Failed queries are not logged here: expected ones (a taken id) become 409s, unexpected ones reach the filter.

@@ -134,11 +134,12 @@ function bulkRows(body: unknown, contentType: string | undefined): unknown[] {
 function typedCsvRecord(record: Record<string, string>): Record<string, unknown> {
   const typed: Record<string, unknown> = { ...record };
   if (record.port !== undefined && /^\d{1,5}$/.test(record.port.trim())) typed.port = Number(record.port.trim());
-  if (record.enabled !== undefined) {
+  // An empty cell is an absent value (CSV cannot tell them apart): the default applies.
+  for (const [key, value] of Object.entries(record)) if (value.trim() === '') delete typed[key];
+  if (typed.enabled !== undefined) {
     const enabled = record.enabled.trim().toLowerCase();
     typed.enabled = enabled === 'true' ? true : enabled === 'false' ? false : record.enabled;
   }
-  if (record.name !== undefined && record.name === '') delete typed.name;
-  if (record.address !== undefined) typed.address = record.address.trim();
+  if (typed.address !== undefined) typed.address = record.address.trim();
   return typed;
 }

@@ -117,10 +117,17 @@ export class MetersRepository {
     return this.findById(meterId);
   }
 
-  /** Removes the meter; its readings go with it (ON DELETE CASCADE). */
+  /**
+   * Removes the meter and its readings in one transaction. The meter row goes first: a batch write holding it
+   * (FOR KEY SHARE) is waited for, and the readings it stored are then seen and removed; later batches skip it.
+   */
   async delete(meterId: string): Promise<boolean> {
-    const result = await this.meters.delete({ meterId });
-    return (result.affected ?? 0) > 0;
+    return this.meters.manager.transaction(async (manager) => {
+      const [, deleted]: [unknown, number] = await manager.query('DELETE FROM meters WHERE meter_id = $1', [meterId]);
+      if (deleted === 0) return false;
+      await manager.query('DELETE FROM readings WHERE meter_id = $1', [meterId]);
+      return true;
+    });
   }
 
   /**

@@ -47,3 +47,8 @@ export async function countReadings(dataSource: DataSource, meterId?: string): P
     : await dataSource.query('SELECT count(*) AS count FROM readings');
   return Number(count);
 }
+
+/** Removes every meter and every reading (readings first: there is no cascade, see the IngestTuning migration). */
+export async function deleteAllMeters(dataSource: DataSource): Promise<void> {
+  await dataSource.query('TRUNCATE readings, meters');
+}
