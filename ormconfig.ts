@@ -2,8 +2,9 @@ import { DataSource } from 'typeorm';
 import { buildDataSourceOptions } from './src/database/database.options';
 
 /**
- * The TypeORM CLI's data source (`npm run migration:run`). It needs a server: DATABASE_URL, or the embedded one
- * the service started under ./data (its URL is printed at start).
+ * The TypeORM CLI's data source (`npm run typeorm -- ...`, `npm run migration:revert`). It needs DATABASE_URL: for
+ * the embedded server of a running service, postgres://postgres:postgres@127.0.0.1:54329/electric_meter with the
+ * default settings (README). `npm run migration:run` does not need it: it finds the embedded server itself.
  */
 const url = process.env.DATABASE_URL;
 if (!url) {

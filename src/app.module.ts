@@ -1,8 +1,13 @@
-import { DynamicModule, Module } from '@nestjs/common';
+import { DynamicModule, Module, Provider } from '@nestjs/common';
 import { ConfigModule } from '@nestjs/config';
+import { APP_GUARD } from '@nestjs/core';
 import { ScheduleModule } from '@nestjs/schedule';
+import { ThrottlerModule } from '@nestjs/throttler';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
+import { AccessControl } from './common/access-control';
+import { AccessGuard } from './common/access.guard';
+import { liveReadThrottlerOptions, LiveReadThrottlerGuard } from './common/live-read-throttler.guard';
 import { AppConfig } from './config/app-config';
 import { buildDataSourceOptions, runMigrations } from './database/database.options';
 import { DiscoveryModule } from './discovery/discovery.module';
@@ -21,11 +26,21 @@ export interface AppModuleOptions {
 @Module({})
 export class AppModule {
   static register({ config, databaseUrl }: AppModuleOptions): DynamicModule {
+    const throttling = liveReadThrottlerOptions(config.liveReadLimits);
+    // Guards run in this order: a request without the key is refused before it counts against a rate limit.
+    const guards: Provider[] = [
+      { provide: AccessControl, useValue: new AccessControl(config.access) },
+      { provide: APP_GUARD, useClass: AccessGuard },
+    ];
+    if (!Array.isArray(throttling) && throttling.throttlers.length > 0) {
+      guards.push({ provide: APP_GUARD, useClass: LiveReadThrottlerGuard });
+    }
     return {
       module: AppModule,
       imports: [
         ConfigModule.forRoot({ isGlobal: true, ignoreEnvFile: true, load: [() => config] }),
         ScheduleModule.forRoot(),
+        ThrottlerModule.forRoot(throttling),
         TypeOrmModule.forRootAsync({
           useFactory: () => buildDataSourceOptions(databaseUrl),
           // The app's own start applies pending migrations (under a lock shared by every instance).
@@ -42,6 +57,7 @@ export class AppModule {
         DiscoveryModule,
       ],
       controllers: [HealthController],
+      providers: guards,
     };
   }
 }

@@ -3,8 +3,13 @@ import { NestFactory } from '@nestjs/core';
 import { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import express, { NextFunction, Request, Response } from 'express';
+import helmet from 'helmet';
+import type { Server } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { AppModule } from './app.module';
+import { AccessControl, challenge, routeAccess } from './common/access-control';
 import { AllExceptionsFilter, errorBody } from './common/http-exception.filter';
+import { API_KEY_SCHEME, BEARER_SCHEME, documentAccess } from './common/openapi-access';
 import { AppConfig } from './config/app-config';
 
 /**
@@ -23,6 +28,22 @@ export async function createApp(config: AppConfig, databaseUrl: string): Promise
 export function configureApp(app: INestApplication, config: AppConfig): void {
   const express_ = app as NestExpressApplication;
   express_.disable('x-powered-by');
+  answerMalformedRequests(app.getHttpServer() as Server);
+  express_.use(helmet(HELMET_OPTIONS));
+  // Writes need the key whatever the route: refuse them before their body is read, so a client without the key
+  // cannot make the service parse a 32 MiB bulk body. The guard (AccessGuard) decides for every route after this.
+  const access = app.get(AccessControl);
+  if (access.enabled) {
+    express_.use((req: Request, res: Response, next: NextFunction) => {
+      // Only a change is known before routing (the method alone says it); the guard decides the rest.
+      if (routeAccess(req.method, req.path) !== 'change') return next();
+      const verdict = access.verify(req.headers);
+      if (verdict === 'ok') return next();
+      const { header, message } = challenge(verdict);
+      res.setHeader('WWW-Authenticate', header);
+      res.status(401).json(errorBody(401, message));
+    });
+  }
   // Bodies are JSON (or nothing). Parse errors are answered here with the API's error shape: they happen before
   // any route, where Nest's filters cannot see them.
   // Bulk registration carries tens of thousands of rows, as JSON or CSV: a larger limit for that route only.
@@ -43,6 +64,12 @@ export function configureApp(app: INestApplication, config: AppConfig): void {
           : 'request body is not valid JSON';
     res.status(status).json(errorBody(status, message));
   });
+  // Bodies class-transformer cannot take, refused before it sees them (each was a 500, found by test/fuzz).
+  express_.use((req: Request, res: Response, next: NextFunction) => {
+    const problem = jsonShapeProblem(req.body);
+    if (problem === null) return next();
+    res.status(400).json(errorBody(400, problem));
+  });
   app.useGlobalPipes(
     new ValidationPipe({
       whitelist: true,
@@ -60,12 +87,98 @@ export function configureApp(app: INestApplication, config: AppConfig): void {
       .setDescription(
         'Reads electricity meters on a local network over HTTP, keeps every reading in PostgreSQL, and answers ' +
           'how much energy a meter used in a period. Energy figures are kWh, current figures amperes, every ' +
-          'number a JSON number. Errors are `{statusCode, error, message}`.',
+          'number a JSON number. Errors are `{statusCode, error, message}`.\n\n' +
+          'Access: when the service runs with `API_KEY` set, every request that changes state (POST, PATCH, ' +
+          'DELETE) or reads a meter live (`GET /meters/{meterId}/data` without dates) needs the key, as ' +
+          '`X-API-Key: <key>` or `Authorization: Bearer <key>` (401 otherwise); read-only endpoints need it too ' +
+          'unless `API_READ_OPEN=true`; `/health` and `/metrics` never do. Live reads are rate-limited per meter ' +
+          'and per client (429 with Retry-After).',
       )
       .setVersion('0.1.0')
+      .addApiKey(
+        { type: 'apiKey', in: 'header', name: 'X-API-Key', description: 'The API_KEY the service runs with' },
+        API_KEY_SCHEME,
+      )
+      .addBearerAuth(
+        { type: 'http', scheme: 'bearer', description: 'The API_KEY the service runs with, as a bearer token' },
+        BEARER_SCHEME,
+      )
       .build(),
   );
+  documentAccess(document);
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json' });
+}
+
+/**
+ * Security headers on every answer. The CSP is strict but lets Swagger UI at /docs work: its scripts and
+ * stylesheet are files from this origin, its page has inline <style> blocks and data: images (the icons), and
+ * "Try it out" calls this origin. No upgrade-insecure-requests: the service is usually reached over plain HTTP on
+ * a local network, where that directive would send /docs's own assets to an https:// that is not there.
+ */
+const HELMET_OPTIONS: Parameters<typeof helmet>[0] = {
+  contentSecurityPolicy: {
+    useDefaults: false,
+    directives: {
+      defaultSrc: ["'self'"],
+      scriptSrc: ["'self'"],
+      styleSrc: ["'self'", "'unsafe-inline'"],
+      imgSrc: ["'self'", 'data:'],
+      fontSrc: ["'self'", 'data:'],
+      connectSrc: ["'self'"],
+      objectSrc: ["'none'"],
+      baseUri: ["'self'"],
+      formAction: ["'self'"],
+      frameAncestors: ["'none'"],
+      scriptSrcAttr: ["'none'"],
+    },
+  },
+};
+
+/**
+ * Requests Node's HTTP parser refuses (a request line or headers over 16 KiB, bytes that are not HTTP) never
+ * reach Express; Node would answer them with a bare status line. Answer them in the API's error shape too.
+ */
+function answerMalformedRequests(server: Server): void {
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
+    const inResponse = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent;
+    if (error.code === 'ECONNRESET' || !socket.writable || inResponse) {
+      socket.destroy();
+      return;
+    }
+    const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    const message =
+      status === 431 ? 'request line or headers are too large' : status === 408 ? 'request timed out' : 'malformed HTTP request';
+    const body = JSON.stringify(errorBody(status, message));
+    socket.end(
+      `HTTP/1.1 ${status} ${errorBody(status, message).error}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  });
+}
+
+const MAX_JSON_DEPTH = 32;
+const RESERVED_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+/**
+ * Why a parsed JSON body cannot be taken, or null. class-transformer (the ValidationPipe, bulk row checks) recurses
+ * into every nested value, so a few thousand nested arrays (8 KiB) overflowed the stack; and it takes a nested
+ * object's own "constructor" key for its class, and throws. No request of this API nests deeper than a few
+ * levels or names such a key. Checked iteratively, in one pass over the value.
+ */
+export function jsonShapeProblem(body: unknown): string | null {
+  const stack: [unknown, number][] = [[body, 0]];
+  while (stack.length > 0) {
+    const [value, depth] = stack.pop()!;
+    if (typeof value !== 'object' || value === null) continue;
+    if (depth >= MAX_JSON_DEPTH) return `request body is nested too deeply (at most ${MAX_JSON_DEPTH} levels)`;
+    const isArray = Array.isArray(value);
+    for (const key of Object.keys(value)) {
+      if (!isArray && RESERVED_KEYS.has(key)) return `request body must not use "${key}" as a property name`;
+      const child = (value as Record<string, unknown>)[key];
+      if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+    }
+  }
+  return null;
 }
 
 export const bootstrapLogger = new Logger('Bootstrap');

@@ -3,6 +3,8 @@ import { existsSync } from 'node:fs';
 import { bootstrapLogger, createApp } from './bootstrap';
 import { ConfigError, loadConfig } from './config/app-config';
 import { openDatabaseServer } from './database/database-server';
+import { SHUTDOWN_FLUSH_BUDGET_MS } from './polling/polling.service';
+import { ReadingWriter } from './polling/reading-writer';
 
 async function main(): Promise<void> {
   if (existsSync('.env')) process.loadEnvFile('.env');
@@ -23,16 +25,22 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     bootstrapLogger.log(`${signal}: stopping (no new polls, flushing readings)`);
-    // A hung shutdown must not outlive its deadline: DevOps wait for the process to go.
+    // A hung shutdown must not outlive its deadline: DevOps wait for the process to go. Polls get the grace
+    // period, the last write its retry budget, closing the pool and the embedded database the rest.
     const deadline = setTimeout(() => {
       bootstrapLogger.error('shutdown deadline passed: exiting');
       process.exit(1);
-    }, config.polling.shutdownGraceMs + 15_000);
+    }, config.polling.shutdownGraceMs + SHUTDOWN_FLUSH_BUDGET_MS + 10_000);
     deadline.unref();
+    const writer = app.get(ReadingWriter);
     try {
       await app.close();
       await database.close();
-      process.exit(0);
+      // Exit 0 only when every reading taken is stored: readings left unwritten (database unreachable at the
+      // end) are lost, and an exit code of 1 lets the supervisor and the operator see it.
+      const lost = writer.unwritten().readings;
+      if (lost > 0) bootstrapLogger.error(`exiting with code 1: ${lost} readings could not be written`);
+      process.exit(lost > 0 ? 1 : 0);
     } catch (error) {
       bootstrapLogger.error(`shutdown failed: ${String(error)}`);
       process.exit(1);

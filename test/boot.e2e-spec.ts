@@ -271,10 +271,11 @@ describe('Starting and stopping the service process (SPEC 8)', () => {
       // The temporary directory itself is the data directory: PostgreSQL runs as the `postgres` user, which must
       // be able to enter its parent (/tmp), not a root-only directory around it.
       dataDir = await makeTempDir('em-boot-pg-');
-      [pgPort] = await freePorts(1);
     });
 
+    // A fresh port for every start: a port held free since beforeAll may be taken by then on a busy machine.
     const start = async (): Promise<{ run: Run; port: number }> => {
+      [pgPort] = await freePorts(1);
       const [port] = await freePorts(1);
       const run = startService({ PORT: String(port), EMBEDDED_PG_DIR: dataDir, EMBEDDED_PG_PORT: String(pgPort) });
       await waitUntilHealthy(run, port);

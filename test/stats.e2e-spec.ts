@@ -380,6 +380,9 @@ describe('Statistics GET /meters/{id}/stats (SPEC 5.3, 6)', () => {
         misreads: 0,
         consumption_from: null,
         consumption_to: null,
+        coverage: null,
+        gaps: [],
+        gap_count: 0,
       };
       expect(await stats(id, DAY_12)).toEqual(expected);
       const bare = await meterWith([]);
@@ -394,12 +397,13 @@ describe('Statistics GET /meters/{id}/stats (SPEC 5.3, 6)', () => {
       ]);
       // (123450.5 - 123400.123) + (123456.789 - 123450.5) = 50.377 + 6.289 = 56.666 exactly (floating point
       // subtraction 123456.789 - 123400.123 would give 56.66599999999744). Current: (1.5 + 3.75 + 2.25) / 3 = 2.5,
-      // min 1.5, max 3.75. Power: 56.666 kWh over 4 h = 14.1665 kW.
+      // min 1.5, max 3.75; over time 1.5 holds 1 h and 3.75 holds 3 h: (1.5 + 11.25) / 4 = 3.1875.
+      // Power: 56.666 kWh over 4 h = 14.1665 kW.
       const response = await t.http().get(`/meters/${id}/stats/`).query(DAY_12).expect(200);
       expect(response.headers['content-type']).toMatch(/^application\/json/);
       const body = response.body;
       expect(body.consumption_kwh).toBe(56.666);
-      expect(body.current_a).toEqual({ avg: 2.5, min: 1.5, max: 3.75 });
+      expect(body.current_a).toEqual({ avg: 2.5, time_weighted_avg: 3.1875, min: 1.5, max: 3.75 });
       expect(body.average_power_kw).toBeCloseTo(14.1665, 9);
       expect(body.consumption_from).toEqual({ taken_at: '2023-08-12T00:00:00.000Z', energy_kwh: 123400.123 });
       expect(body.consumption_to).toEqual({ taken_at: '2023-08-12T04:00:00.000Z', energy_kwh: 123456.789 });
@@ -410,10 +414,13 @@ describe('Statistics GET /meters/{id}/stats (SPEC 5.3, 6)', () => {
         body.resets,
         body.misreads,
         body.current_a.avg,
+        body.current_a.time_weighted_avg,
         body.current_a.min,
         body.current_a.max,
         body.consumption_from.energy_kwh,
         body.consumption_to.energy_kwh,
+        body.coverage,
+        body.gap_count,
       ];
       for (const value of numbers) {
         expect(typeof value).toBe('number');

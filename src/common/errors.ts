@@ -54,3 +54,11 @@ export class MeterReadError extends DomainError {
     this.status = kind === 'timeout' ? 504 : 502;
   }
 }
+
+/** The database cannot be reached for something only it can answer (503: try again later). */
+export class DatabaseUnavailableError extends DomainError {
+  readonly status = 503;
+  constructor() {
+    super('the database is unreachable; try again later');
+  }
+}

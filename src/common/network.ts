@@ -53,17 +53,31 @@ function compressIPv6(groups: number[]): string {
 }
 
 /** Blocks that are never meters, whatever METER_ALLOWED_NETWORKS says: link-local (cloud metadata), unspecified. */
-const ALWAYS_DENIED = ['169.254.0.0/16', '0.0.0.0/8', 'fe80::/10', '::/128', 'fd00:ec2::254/128'];
+export const ALWAYS_DENIED = ['169.254.0.0/16', '0.0.0.0/8', 'fe80::/10', '::/128', 'fd00:ec2::254/128'];
 
 export type AddressVerdict = { allowed: true; address: string } | { allowed: false; reason: string };
 
-/** The SSRF guard: decides whether the service may send a request to an address. */
+/**
+ * The SSRF guard: decides whether the service may send a request to an address.
+ *
+ * Each family is checked against its own blocks. Node's BlockList would also match an IPv4 address against IPv6
+ * blocks through its mapped form, so `::/0` would quietly admit every IPv4 address; here IPv4 is admitted only by
+ * IPv4 blocks, or by blocks written in the mapped form (`::ffff:10.0.0.0/104` is 10.0.0.0/8).
+ */
 export class AddressPolicy {
-  private readonly allowed = new BlockList();
+  private readonly allowedV4 = new BlockList();
+  private readonly allowedV6 = new BlockList();
   private readonly denied = new BlockList();
 
   constructor(private readonly allowedCidrs: readonly string[]) {
-    addSubnets(this.allowed, allowedCidrs);
+    for (const cidr of allowedCidrs) {
+      const [network, prefixText] = cidr.split('/');
+      const prefix = Number(prefixText);
+      const mapped = isIP(network) === 6 ? canonicalAddress(network) : null;
+      if (isIP(network) === 4) this.allowedV4.addSubnet(network, prefix, 'ipv4');
+      else if (mapped !== null && isIP(mapped) === 4 && prefix >= 96) this.allowedV4.addSubnet(mapped, prefix - 96, 'ipv4');
+      else this.allowedV6.addSubnet(network, prefix, 'ipv6');
+    }
     addSubnets(this.denied, ALWAYS_DENIED);
   }
 
@@ -76,7 +90,15 @@ export class AddressPolicy {
     if (this.denied.check(address, family)) {
       return { allowed: false, reason: `${address} is link-local or unspecified and is never polled` };
     }
-    if (!this.allowed.check(address, family)) {
+    const embedded = family === 'ipv6' ? embeddedIPv4(expandIPv6(address)) : null;
+    if (embedded !== null && this.denied.check(embedded, 'ipv4')) {
+      return {
+        allowed: false,
+        reason: `${address} carries ${embedded}, which is link-local or unspecified and is never polled`,
+      };
+    }
+    const allowed = family === 'ipv4' ? this.allowedV4 : this.allowedV6;
+    if (!allowed.check(address, family)) {
       return {
         allowed: false,
         reason: `${address} is outside the allowed meter networks (${this.allowedCidrs.join(', ')})`,
@@ -84,6 +106,24 @@ export class AddressPolicy {
     }
     return { allowed: true, address };
   }
+}
+
+/**
+ * The IPv4 address inside an IPv6 form that a translator or tunnel delivers to IPv4: NAT64 (64:ff9b::/96, RFC 6052),
+ * IPv4-translated (::ffff:0:a.b.c.d, SIIT), IPv4-compatible (::a.b.c.d, deprecated; :: and ::1 excepted) and 6to4
+ * (2002:AABB:CCDD::/48). On a network with NAT64, 64:ff9b::a9fe:a9fe reaches 169.254.169.254; a wide IPv6 allowance
+ * (::/0) must not let the metadata service in through that door.
+ */
+function embeddedIPv4(groups: readonly number[]): string | null {
+  const dotted = (high: number, low: number) => [high >> 8, high & 255, low >> 8, low & 255].join('.');
+  const zeroUpTo = (end: number) => groups.slice(0, end).every((g) => g === 0);
+  if (groups[0] === 0x64 && groups[1] === 0xff9b && groups.slice(2, 6).every((g) => g === 0)) {
+    return dotted(groups[6], groups[7]);
+  }
+  if (zeroUpTo(4) && groups[4] === 0xffff && groups[5] === 0) return dotted(groups[6], groups[7]);
+  if (zeroUpTo(6) && !(groups[6] === 0 && groups[7] <= 1)) return dotted(groups[6], groups[7]);
+  if (groups[0] === 0x2002) return dotted(groups[1], groups[2]);
+  return null;
 }
 
 function addSubnets(list: BlockList, cidrs: readonly string[]): void {
@@ -96,5 +136,6 @@ function addSubnets(list: BlockList, cidrs: readonly string[]): void {
 /** The URL a meter is read at, from METER_URL_TEMPLATE; IPv6 literals are bracketed. */
 export function meterUrl(template: string, address: string, port: number): string {
   const host = address.includes(':') ? `[${address}]` : address;
-  return template.replace('{address}', host).replace('{port}', String(port));
+  // Replacer functions: a replacement string would give `$&`-style patterns a meaning.
+  return template.replaceAll('{address}', () => host).replaceAll('{port}', () => String(port));
 }

@@ -187,4 +187,50 @@ describe('loadConfig (SPEC 8: configuration only through environment variables, 
       expect(error.message).not.toContain('Sup3rS3cretPw');
     });
   });
+  describe('access control and live-read limits (issue 5.6)', () => {
+    it('has no API key by default (every request served), reads closed once a key is set, limits on', () => {
+      const config = loadConfig({});
+      expect(config.access).toEqual({ apiKey: null, readOpen: false });
+      expect(config.liveReadLimits).toEqual({ perMeter: 12, perClient: 120, windowSeconds: 60 });
+    });
+
+    it('takes API_KEY, API_READ_OPEN and the limits', () => {
+      const config = loadConfig({
+        API_KEY: 'k3y-with-16-chars+',
+        API_READ_OPEN: 'true',
+        LIVE_READ_LIMIT_PER_METER: '0',
+        LIVE_READ_LIMIT_PER_CLIENT: '30',
+        LIVE_READ_LIMIT_WINDOW_SECONDS: '10',
+      });
+      expect(config.access).toEqual({ apiKey: 'k3y-with-16-chars+', readOpen: true });
+      expect(config.liveReadLimits).toEqual({ perMeter: 0, perClient: 30, windowSeconds: 10 });
+    });
+
+    it('treats an empty API_KEY as no key', () => {
+      expect(loadConfig({ API_KEY: '' }).access.apiKey).toBeNull();
+    });
+
+    it.each([
+      ['too short', 'short-Secret1'],
+      ['with a space', 'a secretkey spacedout'],
+      ['with a non-ASCII character', 'sécret-sécret-sécret'],
+    ])('refuses an API_KEY %s and never echoes it, not even in part', (_name, key) => {
+      const error = configErrorFor({ API_KEY: key });
+      expect(error.problems).toHaveLength(1);
+      expect(error.problems[0]).toContain('API_KEY');
+      for (const part of key.split(/\s+/).filter((word) => word.length >= 5)) {
+        expect(error.message).not.toContain(part);
+      }
+    });
+
+    it.each([
+      ['API_READ_OPEN', { API_READ_OPEN: 'sometimes' }],
+      ['LIVE_READ_LIMIT_PER_METER', { LIVE_READ_LIMIT_PER_METER: '-1' }],
+      ['LIVE_READ_LIMIT_PER_CLIENT', { LIVE_READ_LIMIT_PER_CLIENT: 'many' }],
+      ['LIVE_READ_LIMIT_WINDOW_SECONDS', { LIVE_READ_LIMIT_WINDOW_SECONDS: '0' }],
+    ])('refuses a bad %s', (variable, env) => {
+      const error = configErrorFor(env);
+      expect(error.problems).toEqual([expect.stringContaining(variable)]);
+    });
+  });
 });

@@ -19,6 +19,14 @@ export interface AppConfig {
   };
   meters: { allowedNetworks: string[] };
   stats: { timeZone: string };
+  access: {
+    /** null: no key, every request is served (the default, for a trusted network). */
+    apiKey: string | null;
+    /** With a key set: whether read-only endpoints answer without it. */
+    readOpen: boolean;
+  };
+  /** Live reads (GET /meters/{id}/data without dates) per window; 0 means unlimited. */
+  liveReadLimits: { perMeter: number; perClient: number; windowSeconds: number };
 }
 
 export class ConfigError extends Error {
@@ -38,6 +46,9 @@ export const DEFAULT_ALLOWED_NETWORKS = [
 ];
 
 export const DEFAULT_URL_TEMPLATE = 'http://{address}:{port}/';
+
+/** Short keys can be guessed; the key travels in a header, so visible ASCII only. */
+export const API_KEY_MIN_LENGTH = 16;
 
 type Env = Record<string, string | undefined>;
 
@@ -82,6 +93,16 @@ export function loadConfig(env: Env): AppConfig {
     },
     meters: { allowedNetworks: read.networks('METER_ALLOWED_NETWORKS') },
     stats: { timeZone: read.timeZone('STATS_TIMEZONE', 'UTC') },
+    access: {
+      apiKey: read.secret('API_KEY', API_KEY_MIN_LENGTH),
+      readOpen: read.boolean('API_READ_OPEN', false),
+    },
+    liveReadLimits: {
+      // A meter is polled once a minute; a dozen extra reads a minute is plenty for people and never hammers it.
+      perMeter: read.integer('LIVE_READ_LIMIT_PER_METER', 12, 0, 1_000_000),
+      perClient: read.integer('LIVE_READ_LIMIT_PER_CLIENT', 120, 0, 1_000_000),
+      windowSeconds: read.integer('LIVE_READ_LIMIT_WINDOW_SECONDS', 60, 1, 86_400),
+    },
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
@@ -129,6 +150,19 @@ class EnvReader {
     if (['false', '0', 'no', 'off'].includes(value)) return false;
     this.problems.push(`${name} must be true or false, got "${value}"`);
     return fallback;
+  }
+
+  /** A secret: checked, never echoed (not even in part) in a message. */
+  secret(name: string, minLength: number): string | null {
+    const value = this.raw(name);
+    if (value === undefined) return null;
+    if (value.length < minLength || !/^[\x21-\x7e]+$/.test(value)) {
+      this.problems.push(
+        `${name} must be at least ${minLength} visible ASCII characters with no spaces (the value is not shown)`,
+      );
+      return null;
+    }
+    return value;
   }
 
   databaseUrl(name: string): string | null {

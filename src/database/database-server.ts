@@ -1,7 +1,8 @@
 import { Logger } from '@nestjs/common';
-import { resolve } from 'node:path';
-import { AppConfig } from '../config/app-config';
+import { readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { Client } from 'pg';
+import { AppConfig } from '../config/app-config';
 import { startEmbeddedPostgres } from './embedded-postgres';
 
 export interface DatabaseServer {
@@ -22,7 +23,9 @@ export async function openDatabaseServer(
 ): Promise<DatabaseServer> {
   if (config.url) return { url: config.url, embedded: false, close: async () => undefined };
   if (attach) {
-    const url = `postgres://postgres:postgres@127.0.0.1:${config.embeddedPort}/${EMBEDDED_DATABASE}`;
+    // A running service's server says its port in postmaster.pid (4th line), whatever EMBEDDED_PG_PORT says here.
+    const port = (await runningPort(resolve(config.embeddedDir))) ?? config.embeddedPort;
+    const url = `postgres://postgres:postgres@127.0.0.1:${port}/${EMBEDDED_DATABASE}`;
     if (await answers(url)) return { url, embedded: true, close: async () => undefined };
   }
   const logger = new Logger('EmbeddedPostgres');
@@ -48,5 +51,14 @@ async function answers(url: string): Promise<boolean> {
     return false;
   } finally {
     await client.end().catch(() => undefined);
+  }
+}
+
+async function runningPort(dataDir: string): Promise<number | null> {
+  try {
+    const port = Number((await readFile(join(dataDir, 'postmaster.pid'), 'utf8')).split('\n')[3]);
+    return Number.isInteger(port) && port > 0 ? port : null;
+  } catch {
+    return null;
   }
 }

@@ -15,7 +15,15 @@ export function buildDataSourceOptions(url: string): DataSourceOptions {
     synchronize: false,
     // Failed queries are not logged here: expected ones (a taken id) become 409s, unexpected ones reach the filter.
     logging: ['warn', 'migration'],
-    extra: { max: 10, connectionTimeoutMillis: 5000, application_name: 'electric-meter' },
+    extra: {
+      max: 10,
+      connectionTimeoutMillis: 5000,
+      application_name: 'electric-meter',
+      // A network that silently drops packets must not hang a request or the writer: the server gives up on a
+      // statement after 30 s, the client a little later if the server cannot even say so.
+      statement_timeout: 30_000,
+      query_timeout: 35_000,
+    },
   };
 }
 

@@ -448,6 +448,16 @@ async function clearLeftoverServer(
         `(${command}). Stop that process, or delete the pid file if no server uses ${dataDir}.`,
     );
   }
+  // The package starts the postmaster as a child of the Node process that owns it. While that process lives,
+  // the server is in use (another service or tool on the same data directory): stopping it would pull the
+  // database from under a running service. Only an orphan (its owner killed, the server re-parented) is left over.
+  const owner = parentOf(pid);
+  if (owner !== null && owner !== 1 && owner !== process.pid && isAlive(owner) && /node/.test(await describeProcess(owner))) {
+    throw new EmbeddedPostgresError(
+      `the embedded PostgreSQL in ${dataDir} is in use by another process (PID ${owner}, ${await describeProcess(owner)}): ` +
+        'stop it first, or give this one another EMBEDDED_PG_DIR or a DATABASE_URL',
+    );
+  }
   log(`[embedded-postgres] stopping a PostgreSQL server left running on ${dataDir} (PID ${pid})`);
   try {
     await runPgCtlStop(pgCtl, dataDir, ids);
@@ -497,6 +507,18 @@ function isAlive(pid: number): boolean {
   }
   // A zombie answers signal 0 but is gone; in containers nobody may ever reap an orphaned postmaster.
   return processState(pid) !== 'Z';
+}
+
+/** The parent PID from /proc (Linux), or null when it cannot be read. */
+function parentOf(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ppid = Number(fields[1]);
+    return Number.isInteger(ppid) ? ppid : null;
+  } catch {
+    return null;
+  }
 }
 
 function processState(pid: number): string | undefined {

@@ -45,11 +45,16 @@ export class MetersRepository {
 
   async insert(meter: NewMeter): Promise<Meter> {
     try {
-      await this.meters.insert(meter);
+      // Read back in the same transaction: a DELETE racing the create cannot remove the row in between.
+      return await retryOnDeadlock(() =>
+        this.meters.manager.transaction(async (manager) => {
+          await manager.insert(Meter, meter);
+          return manager.findOneByOrFail(Meter, { meterId: meter.meterId });
+        }),
+      );
     } catch (error) {
       throw toConflict(error, meter) ?? error;
     }
-    return this.meters.findOneByOrFail({ meterId: meter.meterId });
   }
 
   /**
@@ -109,12 +114,23 @@ export class MetersRepository {
   /** Applies the changes and returns the meter as it is now, or null when it does not exist. */
   async update(meterId: string, changes: MeterChanges): Promise<Meter | null> {
     try {
-      const result = await this.meters.update({ meterId }, changes);
-      if (result.affected === 0) return null;
+      // The row stays locked until the read: the answer is the row this change made, even with a DELETE racing.
+      return await retryOnDeadlock(() =>
+        this.meters.manager.transaction(async (manager) => {
+          // Moves take turns: two meters trading ports at once would each wait on the other's unique-index entry
+          // (a deadlock PostgreSQL breaks only after a second). Serialized, the second sees the first and conflicts.
+          if (changes.address !== undefined || changes.port !== undefined) {
+            await manager.query('SELECT pg_advisory_xact_lock($1)', [MOVE_LOCK_KEY]);
+          }
+          // now() would be this transaction's start, which can precede the creation of the row it changes.
+          const result = await manager.update(Meter, { meterId }, { ...changes, updatedAt: () => 'clock_timestamp()' });
+          if (result.affected === 0) return null;
+          return manager.findOneBy(Meter, { meterId });
+        }),
+      );
     } catch (error) {
       throw toConflict(error, { meterId, address: changes.address ?? '', port: changes.port ?? 0 }) ?? error;
     }
-    return this.findById(meterId);
   }
 
   /**
@@ -197,6 +213,25 @@ export class MetersRepository {
 }
 
 const UNIQUE_VIOLATION = '23505';
+const DEADLOCK_DETECTED = '40P01';
+/** Advisory lock taken by every change of a meter's address or port (distinct from the migration lock's key). */
+const MOVE_LOCK_KEY = 0x4d4f5645; // 'MOVE'
+
+/**
+ * Runs a change again when PostgreSQL chose it as a deadlock victim (moves take turns, but a move can still wait
+ * in a cycle with a bulk insert over the same addresses): the retry sees the other change committed and succeeds
+ * or conflicts (409).
+ */
+async function retryOnDeadlock<T>(work: () => Promise<T>, attempts = 3): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await work();
+    } catch (error) {
+      const code = error instanceof QueryFailedError ? (error.driverError as { code?: string }).code : undefined;
+      if (code !== DEADLOCK_DETECTED || attempt >= attempts) throw error;
+    }
+  }
+}
 
 function toConflict(error: unknown, meter: Pick<NewMeter, 'meterId' | 'address' | 'port'>): MeterConflictError | null {
   if (!(error instanceof QueryFailedError)) return null;

@@ -3,7 +3,7 @@ import { ApiBody, ApiExtraModels, ApiOkResponse, ApiOperation, ApiTags, getSchem
 import { ApiErrors } from '../common/api-errors';
 import { ApiMeterIdParam, MeterIdParam } from '../common/meter-id';
 import { StatsQueryDto, StatsResponseDto } from '../readings/dto/stats.dto';
-import { periodRequest } from '../readings/readings.controller';
+import { isStatsRequest, periodRequest } from '../readings/readings.controller';
 import { StatsService } from '../readings/stats.service';
 import { LiveReadingDto, toLiveReadingDto } from './dto/live-reading.dto';
 import { PollingService } from './polling.service';
@@ -36,7 +36,7 @@ export class LiveDataController {
     @Body() body: StatsQueryDto,
   ): Promise<LiveReadingDto | StatsResponseDto> {
     const period = periodRequest(query, body);
-    if (period.startDate !== undefined || period.endDate !== undefined) {
+    if (isStatsRequest(period)) {
       return this.stats.forPeriod(meterId, period);
     }
     return toLiveReadingDto(await this.polling.liveRead(meterId));

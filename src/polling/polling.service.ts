@@ -4,11 +4,13 @@ import {
   Injectable,
   Logger,
   OnApplicationBootstrap,
+  OnModuleDestroy,
 } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
+import { setMaxListeners } from 'node:events';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { Semaphore, sleep, stableHash } from '../common/concurrency';
-import { MeterNotFoundError, MeterReadError } from '../common/errors';
+import { DatabaseUnavailableError, MeterNotFoundError, MeterReadError } from '../common/errors';
 import { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
 import { MetersRepository, PollTarget } from '../meters/meters.repository';
@@ -32,19 +34,32 @@ export interface PollingStats {
 }
 
 const TICK = 'polling-tick';
+/** At shutdown, how long buffered readings may take to be written (retried while the database fails). */
+export const SHUTDOWN_FLUSH_BUDGET_MS = 5000;
 
 /**
  * Reads every enabled meter once per interval. The scheduler only decides whether a cycle may start; the cycle
  * itself is a plain method (tests call it directly). Live reads share the request of a poll already in flight.
  */
 @Injectable()
-export class PollingService implements OnApplicationBootstrap, BeforeApplicationShutdown {
+export class PollingService implements OnApplicationBootstrap, OnModuleDestroy, BeforeApplicationShutdown {
   private readonly logger = new Logger(PollingService.name);
   private readonly polling: AppConfig['polling'];
   private readonly inFlight = new Map<string, Promise<PollResult>>();
   private readonly liveReads = new Map<string, Promise<NewReading>>();
   private cycle: Promise<CycleSummary> | null = null;
+  /** Aborted when shutdown starts: no new poll is started after it. */
+  private readonly draining = new AbortController();
+  /** Aborted when the shutdown grace period ends: polls still in flight are abandoned. */
   private readonly shutdown = new AbortController();
+  /**
+   * What this instance claimed last: while the database cannot be reached (no claim possible) the cycle polls
+   * these, at the same rate, and the results wait in the writer's buffer. Keyed by meter id for live reads.
+   */
+  private lastClaimed = new Map<string, PollTarget>();
+  /** When claiming began to fail (null while it works): one warning then, and one every half minute. */
+  private claimFailingSince: number | null = null;
+  private claimWarnedAt = 0;
   readonly stats: PollingStats = {
     cycles: 0,
     skippedTicks: 0,
@@ -62,6 +77,8 @@ export class PollingService implements OnApplicationBootstrap, BeforeApplication
     @Inject(ConfigService) config: ConfigService<AppConfig, true>,
   ) {
     this.polling = config.get('polling', { infer: true });
+    // Every poll in flight listens to it (up to POLL_CONCURRENCY at once): not a leak, no warning past 10.
+    setMaxListeners(0, this.shutdown.signal);
   }
 
   onApplicationBootstrap(): void {
@@ -86,7 +103,7 @@ export class PollingService implements OnApplicationBootstrap, BeforeApplication
 
   /** Starts a cycle unless the previous one still runs: then this tick is skipped and counted. */
   tick(): void {
-    if (this.shutdown.signal.aborted) return;
+    if (this.draining.signal.aborted) return;
     this.stats.lastTickAt = new Date();
     if (this.cycle) {
       this.stats.skippedTicks++;
@@ -108,14 +125,18 @@ export class PollingService implements OnApplicationBootstrap, BeforeApplication
     const started = performance.now();
     // Claimed until just before the next tick, so that another instance cannot poll them in this interval.
     const claimMs = Math.max(this.polling.intervalSeconds * 1000 - Math.min(1000, this.polling.intervalSeconds * 100), 1);
-    const targets = await this.meters.claimDue(claimMs);
+    const targets = await this.claim(claimMs);
     const summary: CycleSummary = { meters: targets.length, ok: 0, failed: 0, durationMs: 0 };
     const slots = new Semaphore(this.polling.concurrency);
     const polls: Promise<void>[] = [];
     for (const { target, offsetMs } of this.schedule(targets)) {
-      await sleep(started + offsetMs - performance.now(), this.shutdown.signal);
-      if (this.shutdown.signal.aborted) break;
+      await sleep(started + offsetMs - performance.now(), this.draining.signal);
+      if (this.draining.signal.aborted) break;
       await slots.acquire();
+      if (this.draining.signal.aborted) {
+        slots.release();
+        break;
+      }
       polls.push(
         this.pollShared(target)
           .then((result) => {
@@ -126,7 +147,7 @@ export class PollingService implements OnApplicationBootstrap, BeforeApplication
       );
     }
     await Promise.all(polls);
-    await this.writer.flush().catch((error: unknown) => {
+    await this.writer.flushIfDue().catch((error: unknown) => {
       this.logger.warn(`cycle results stay buffered: ${String(error)}`);
     });
     summary.durationMs = Math.round(performance.now() - started);
@@ -137,6 +158,34 @@ export class PollingService implements OnApplicationBootstrap, BeforeApplication
       `cycle: ${summary.meters} meters, ${summary.ok} ok, ${summary.failed} failed, ${summary.durationMs} ms`,
     );
     return summary;
+  }
+
+  /**
+   * The meters due now, claimed for this interval. When the database cannot be reached, the meters this instance
+   * claimed last time: polling goes on through an outage (the claim cannot keep two instances apart then, but each
+   * keeps to its own last share).
+   */
+  private async claim(claimMs: number): Promise<PollTarget[]> {
+    try {
+      const targets = await this.meters.claimDue(claimMs);
+      this.lastClaimed = new Map(targets.map((target) => [target.meterId, target]));
+      if (this.claimFailingSince !== null) {
+        this.logger.log(`claiming meters works again after ${Math.round((Date.now() - this.claimFailingSince) / 1000)} s`);
+        this.claimFailingSince = null;
+      }
+      return targets;
+    } catch (error) {
+      const now = Date.now();
+      this.claimFailingSince ??= now;
+      if (this.claimFailingSince === now || now - this.claimWarnedAt >= 30_000) {
+        this.claimWarnedAt = now;
+        this.logger.warn(
+          `cannot claim meters (${error instanceof Error ? error.message : String(error)}): polling the ` +
+            `${this.lastClaimed.size} meters of the last claim, results buffered`,
+        );
+      }
+      return [...this.lastClaimed.values()];
+    }
   }
 
   /**
@@ -166,11 +215,17 @@ export class PollingService implements OnApplicationBootstrap, BeforeApplication
   }
 
   private async readAndStore(meterId: string): Promise<NewReading> {
-    const target = await this.meters.findTarget(meterId);
+    const target = await this.meters.findTarget(meterId).catch(() => {
+      // The database is away: a meter this instance polls is still read (its reading waits in the buffer).
+      const known = this.lastClaimed.get(meterId);
+      if (known) return known;
+      throw new DatabaseUnavailableError();
+    });
     if (!target) throw new MeterNotFoundError(meterId);
     const result = await this.pollShared(target);
     if (!result.ok) throw new MeterReadError(result.kind, result.message);
-    // Also queued by pollShared for the batch; writing it now is idempotent (same meter and taken_at).
+    // Also queued by pollShared for the batch; writing it now is idempotent (same meter and taken_at). While the
+    // database is away it is not written now: the answer comes at once, the reading waits in the buffer.
     await this.writer.writeNow(result);
     return result.reading;
   }
@@ -191,9 +246,22 @@ export class PollingService implements OnApplicationBootstrap, BeforeApplication
     return poll;
   }
 
-  /** SIGTERM: no new cycles; in-flight polls get the grace period, then are abandoned; buffered results written. */
-  async beforeApplicationShutdown(): Promise<void> {
+  /**
+   * SIGTERM, first step (the earliest hook of app.close()): no new cycles and no new polls; a cycle under way stops
+   * starting them.
+   */
+  onModuleDestroy(): void {
     if (this.scheduler.doesExist('interval', TICK)) this.scheduler.deleteInterval(TICK);
+    this.draining.abort();
+  }
+
+  /**
+   * SIGTERM, second step: polls in flight get the grace period, then are abandoned; buffered results are written,
+   * retried for SHUTDOWN_FLUSH_BUDGET_MS while the database fails. What is left then is logged: it is lost when
+   * the process exits (main.ts exits 1 for it). The meter client and the database stay open until this is done.
+   */
+  async beforeApplicationShutdown(): Promise<void> {
+    this.onModuleDestroy();
     const grace = setTimeout(() => this.shutdown.abort(), this.polling.shutdownGraceMs);
     try {
       await this.cycle?.catch(() => undefined);
@@ -202,8 +270,14 @@ export class PollingService implements OnApplicationBootstrap, BeforeApplication
       clearTimeout(grace);
       this.shutdown.abort();
     }
-    await this.writer.flush().catch((error: unknown) => {
-      this.logger.error(`${this.writer.stats.buffered} poll results could not be written at shutdown: ${String(error)}`);
-    });
+    const left = await this.writer.drain(SHUTDOWN_FLUSH_BUDGET_MS);
+    if (left.results > 0) {
+      this.logger.error(
+        `${left.results} poll results (${left.readings} readings) could not be written at shutdown ` +
+          `(database unreachable for ${SHUTDOWN_FLUSH_BUDGET_MS / 1000} s): they are lost`,
+      );
+    } else {
+      this.logger.log(`every poll result written (${this.writer.stats.readingsWritten} readings since start)`);
+    }
   }
 }

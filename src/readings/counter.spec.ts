@@ -1,6 +1,13 @@
 import fc from 'fast-check';
 import { parsePlainDecimal, type Micro } from '../common/decimal';
-import { classifyPoints, summarizePeriod, type CounterPoint, type CounterSummary, type PointKind } from './counter';
+import {
+  classifyPoints,
+  summarizePeriod,
+  summarizeRanges,
+  type CounterPoint,
+  type CounterSummary,
+  type PointKind,
+} from './counter';
 
 /** Whole kWh as points, to keep the hand-made histories readable. */
 function kwh(...values: number[]): CounterPoint[] {
@@ -346,6 +353,47 @@ describe('summarizePeriod', () => {
         expect(summarizeWindow(points, a, c, before)).toEqual(summarizePeriod(points, between(a, c)));
       }),
       { numRuns: 2000 },
+    );
+  });
+});
+
+describe('summarizeRanges', () => {
+  test('several consecutive ranges at once: each as summarizePeriod would give it alone', () => {
+    // 100 | 110, 20(misread) | 120, 5(reset) | 15 outside. Ranges: [1, 3) and [3, 5); index 0 and 5 are context.
+    const points = kwh(100, 110, 20, 120, 5, 15);
+    const rangeOf = (i: number) => (i >= 1 && i < 3 ? 0 : i >= 3 && i < 5 ? 1 : -1);
+    const [first, second] = summarizeRanges(points, rangeOf, 2);
+    expect(first).toEqual(summarizePeriod(points, between(1, 3)));
+    expect(second).toEqual(summarizePeriod(points, between(3, 5)));
+    // The second range counts from 110: the misread at index 2 is skipped as a baseline. 10 + 5 = 15.
+    expect(second).toMatchObject({ consumption: 15_000_000n, baselineIndex: 1, resets: 1 });
+  });
+
+  test('a range with no point has nothing booked; a shared classification must match the points', () => {
+    expect(summarizeRanges(kwh(1, 2), () => -1, 2)).toEqual([
+      expect.objectContaining({ consumption: 0n, firstCounted: null, baselineIndex: null }),
+      expect.objectContaining({ consumption: 0n, firstCounted: null, baselineIndex: null }),
+    ]);
+    expect(() => summarizeRanges(kwh(1, 2), () => 0, 1, classifyPoints(kwh(1)))).toThrow(RangeError);
+  });
+
+  test('for any history cut into consecutive ranges, each range equals summarizePeriod of it and they add up', () => {
+    const cut = fc
+      .array(fc.integer({ min: 0, max: 12 }).map((value) => ({ energy: BigInt(value) })), { minLength: 1, maxLength: 30 })
+      .chain((points) =>
+        fc
+          .array(fc.integer({ min: 0, max: points.length }), { minLength: 1, maxLength: 6 })
+          .map((cuts) => ({ points, edges: [...new Set(cuts)].sort((a, b) => a - b) })),
+      );
+    fc.assert(
+      fc.property(cut, ({ points, edges }) => {
+        const rangeOf = (i: number) => edges.findIndex((edge, k) => k + 1 < edges.length && i >= edge && i < edges[k + 1]);
+        const summaries = summarizeRanges(points, rangeOf, Math.max(0, edges.length - 1));
+        summaries.forEach((summary, k) => expect(summary).toEqual(summarizePeriod(points, between(edges[k], edges[k + 1]))));
+        const whole = summarizePeriod(points, between(edges[0], edges[edges.length - 1]));
+        expect(summaries.reduce((sum, summary) => sum + summary.consumption, 0n)).toBe(whole.consumption);
+      }),
+      { numRuns: 1000 },
     );
   });
 });

@@ -102,8 +102,24 @@ export interface CounterSummary {
  * Kinds computed for the window's out-of-period points may differ from the full history; they are not counted.
  */
 export function summarizePeriod(points: readonly CounterPoint[], inPeriod: (index: number) => boolean): CounterSummary {
-  const counted = classifyPoints(points);
-  const summary: CounterSummary = {
+  return summarizeRanges(points, (index) => (inPeriod(index) ? 0 : -1), 1)[0];
+}
+
+/**
+ * summarizePeriod for several disjoint ranges at once (a period and its buckets), classifying the points once:
+ * rangeOf(index) is the range a point belongs to, 0 <= range < rangeCount, or -1 for a point outside every range
+ * (context only). Every point is booked in at most one range, so the ranges' consumptions, resets and misreads add
+ * up exactly to those of their union. A range's baseline is the last non-misread point before its first point,
+ * wherever that point lies (in an earlier range or before them all).
+ */
+export function summarizeRanges(
+  points: readonly CounterPoint[],
+  rangeOf: (index: number) => number,
+  rangeCount: number,
+  counted: readonly CountedPoint[] = classifyPoints(points),
+): CounterSummary[] {
+  if (counted.length !== points.length) throw new RangeError('counted must classify exactly the given points');
+  const summaries: CounterSummary[] = Array.from({ length: rangeCount }, () => ({
     consumption: 0n,
     resets: 0,
     misreads: 0,
@@ -111,25 +127,24 @@ export function summarizePeriod(points: readonly CounterPoint[], inPeriod: (inde
     lastCounted: null,
     baselineIndex: null,
     lastValid: null,
-  };
-  let lastNonMisreadBefore: number | null = null;
+  }));
+  let lastNonMisread: number | null = null;
   for (let i = 0; i < counted.length; i++) {
     const point = counted[i];
-    if (!inPeriod(i)) {
-      if (summary.firstCounted === null && point.kind !== 'misread') {
-        lastNonMisreadBefore = i;
+    const range = rangeOf(i);
+    if (range >= 0) {
+      const summary = summaries[range];
+      if (summary.firstCounted === null) {
+        summary.firstCounted = i;
+        summary.baselineIndex = lastNonMisread;
       }
-      continue;
+      summary.lastCounted = i;
+      if (point.kind !== 'misread') summary.lastValid = i;
+      summary.consumption += point.step;
+      if (point.kind === 'reset') summary.resets++;
+      if (point.kind === 'misread') summary.misreads++;
     }
-    if (summary.firstCounted === null) {
-      summary.firstCounted = i;
-      summary.baselineIndex = lastNonMisreadBefore;
-    }
-    summary.lastCounted = i;
-    if (point.kind !== 'misread') summary.lastValid = i;
-    summary.consumption += point.step;
-    if (point.kind === 'reset') summary.resets++;
-    if (point.kind === 'misread') summary.misreads++;
+    if (point.kind !== 'misread') lastNonMisread = i;
   }
-  return summary;
+  return summaries;
 }

@@ -3,6 +3,7 @@ import {
   addCalendarDays,
   isValidTimeZone,
   parsePeriod,
+  parseRangeBound,
   zonedDateToInstant,
   type Period,
 } from './period';
@@ -358,5 +359,37 @@ describe('parsePeriod: rejected bounds', () => {
     const error = periodErrorOf(undefined, undefined);
     expect(error).toBeInstanceOf(Error);
     expect(error.name).toBe('PeriodError');
+  });
+});
+
+describe('parseRangeBound (history from / to)', () => {
+  const bound = (raw: unknown, side: 'start' | 'end', tz = 'UTC') => parseRangeBound('from', raw, side, tz)?.toISOString() ?? null;
+
+  test('absent is an open bound', () => {
+    expect(bound(undefined, 'start')).toBeNull();
+  });
+
+  test('a day starts at its first instant and, as an end, includes the whole day', () => {
+    expect(bound('12-08-2023', 'start')).toBe('2023-08-12T00:00:00.000Z');
+    expect(bound('2023-08-12', 'end')).toBe('2023-08-13T00:00:00.000Z');
+    expect(bound('12-08-2023', 'start', 'Europe/Berlin')).toBe('2023-08-11T22:00:00.000Z');
+    expect(bound('26-03-2023', 'end', 'Europe/Berlin')).toBe('2023-03-26T22:00:00.000Z');
+  });
+
+  test('an instant is used as it is, whatever the zone', () => {
+    expect(bound('2023-08-12T10:00:00+02:00', 'start', 'Asia/Kathmandu')).toBe('2023-08-12T08:00:00.000Z');
+    expect(bound('2023-08-12T10:00:00.5Z', 'end')).toBe('2023-08-12T10:00:00.500Z');
+  });
+
+  test.each<[unknown, string, string]>([
+    ['', 'UTC', 'from is empty'],
+    ['31-02-2023', 'UTC', 'from "31-02-2023" is not a real calendar date'],
+    ['yesterday', 'UTC', 'from "yesterday" is not a valid date'],
+    ['2023-08-12T10:00:00', 'UTC', 'needs a UTC offset'],
+    [['12-08-2023', '13-08-2023'], 'UTC', 'from must be given once'],
+    ['12-08-2023', 'Mars/Olympus_Mons', 'tz "Mars/Olympus_Mons" is not a known IANA time zone name'],
+  ])('refuses %p (tz %s) with a message naming the parameter', (raw, tz, message) => {
+    expect(() => parseRangeBound('from', raw, 'start', tz)).toThrow(PeriodError);
+    expect(() => parseRangeBound('from', raw, 'start', tz)).toThrow(message);
   });
 });

@@ -88,7 +88,7 @@ function utcMs(year: number, month: number, day: number, hour = 0, minute = 0, s
 }
 
 /** The local wall clock of instant t in timeZone, expressed as if that wall clock were UTC. */
-function wallClockMs(t: number, timeZone: string): number {
+export function wallClockMs(t: number, timeZone: string): number {
   const fields: Record<string, number> = {};
   for (const part of wallClockFormatter(timeZone).formatToParts(new Date(t))) {
     if (part.type !== 'literal') {
@@ -99,7 +99,8 @@ function wallClockMs(t: number, timeZone: string): number {
   return utcMs(fields.year, fields.month, fields.day, fields.hour, fields.minute, fields.second, millis);
 }
 
-function offsetAt(t: number, timeZone: string): number {
+/** The zone's offset from UTC at instant t, in milliseconds (east positive). */
+export function offsetAt(t: number, timeZone: string): number {
   return wallClockMs(t, timeZone) - t;
 }
 
@@ -176,7 +177,8 @@ export function addCalendarDays(year: number, month: number, day: number, days: 
 // Bounds
 
 type ParsedBound = { kind: 'date'; date: CalendarDate } | { kind: 'instant'; instant: Date };
-type BoundName = 'start_date' | 'end_date';
+/** The parameter a bound came in, as named in messages: start_date / end_date (statistics), from / to (history). */
+type BoundName = string;
 
 const ACCEPTED_FORMS = 'DD-MM-YYYY, YYYY-MM-DD, or an ISO 8601 datetime with offset such as 2023-08-12T10:00:00Z';
 const DAY_MONTH_YEAR = /^(\d{2})-(\d{2})-(\d{4})$/;
@@ -292,4 +294,23 @@ export function parsePeriod(startRaw: unknown, endRaw: unknown, timeZone: string
     );
   }
   return { start, end, timeZone: canonicalTimeZone(timeZone) };
+}
+
+/**
+ * One optional bound of a range in the same forms as parsePeriod's (history's `from` / `to`): null when absent.
+ * A date-only bound is a calendar day in timeZone: as the start of a range its first instant, as the end the first
+ * instant of the next day, so that the end day is included whole, as in statistics.
+ */
+export function parseRangeBound(name: string, raw: unknown, side: 'start' | 'end', timeZone: string): Date | null {
+  if (raw === undefined) return null;
+  if (raw === '' || raw === null) {
+    throw new PeriodError(`${name} is empty: leave it out for an open range, or give ${ACCEPTED_FORMS}`);
+  }
+  const bound = parseBound(name, raw);
+  if (bound.kind === 'instant') return bound.instant;
+  if (!isValidTimeZone(timeZone)) {
+    throw new PeriodError(`tz ${echo(String(timeZone))} is not a known IANA time zone name (e.g. Europe/Berlin, UTC)`);
+  }
+  const day = side === 'start' ? bound.date : addCalendarDays(bound.date.year, bound.date.month, bound.date.day, 1);
+  return zonedDateToInstant(day.year, day.month, day.day, timeZone);
 }

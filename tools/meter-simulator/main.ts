@@ -4,7 +4,8 @@
  *   node -r ts-node/register/transpile-only tools/meter-simulator/main.ts --ports 9000-9149 --fault 9005=hang
  *
  * Prints one JSON line on stdout when ready. Started with an IPC channel (child_process.fork), it also takes
- * {type:'setFault', port, fault}, {type:'counterOf', port} and {type:'requestsOf', port} messages.
+ * {type:'setFault', port, fault}, {type:'counterOf', port}, {type:'requestsOf', port}, {type:'connectionsOf', port}
+ * and {type:'memoryUsage'} messages (the last answers this process's process.memoryUsage()).
  */
 import { parseArgs as parseNodeArgs } from 'node:util';
 import { Fault, Simulator, SimulatorOptions, startSimulator } from './simulator';
@@ -20,6 +21,14 @@ export const USAGE = `usage: main.ts [options]
   --fault PORTS=FAULT      repeatable; FAULT is one of
                              healthy | hang | refuse | garbage | slow:MS | status:CODE | wrong-id:ID
                              redirect:URL | bad-value:A|kW[:VALUE] | replace[:KWH] | misread[:KWH]
+                           hostile ones:
+                             drip[:MS]          headers, then the body one byte every MS (default 1000)
+                             huge[:BYTES]       a reading padded to BYTES (default 100 MiB), streamed
+                             endless            a reading followed by a body that never ends
+                             cut                headers and half the body, then the connection is closed
+                             html | empty | invalid-utf8 | json-array
+                             deep-json[:DEPTH]  kW nested DEPTH arrays deep (default 30000)
+                             long-number[:N]    kW a JSON number of N digits (default 400)
                            bad-value VALUE is parsed as JSON when it is JSON (12, null, "12"), else kept as a
                            string (NaN, -1x); without VALUE the field is left out.`;
 
@@ -79,7 +88,21 @@ export function parseFault(text: string): Fault {
     case 'hang':
     case 'refuse':
     case 'garbage':
+    case 'endless':
+    case 'cut':
+    case 'html':
+    case 'empty':
+    case 'invalid-utf8':
+    case 'json-array':
       return noArgument({ kind });
+    case 'drip':
+      return arg === undefined ? { kind } : { kind, intervalMs: parseInteger(required(), 'drip', 1, 2 ** 31 - 1) };
+    case 'huge':
+      return arg === undefined ? { kind } : { kind, bytes: parseInteger(required(), 'huge', 0, Number.MAX_SAFE_INTEGER) };
+    case 'deep-json':
+      return arg === undefined ? { kind } : { kind, depth: parseInteger(required(), 'deep-json', 1, 10_000_000) };
+    case 'long-number':
+      return arg === undefined ? { kind } : { kind, digits: parseInteger(required(), 'long-number', 1, 10_000_000) };
     case 'slow':
       return { kind, delayMs: parseInteger(required(), 'slow', 0, 2 ** 31 - 1) };
     case 'status':
@@ -191,6 +214,10 @@ function handleControlMessage(simulator: Simulator, message: ControlMessage): Pr
       return simulator.counterOf(port);
     case 'requestsOf':
       return simulator.requestsOf(port);
+    case 'connectionsOf':
+      return simulator.connectionsOf(port);
+    case 'memoryUsage':
+      return process.memoryUsage();
     default:
       throw new Error(`unknown message type ${String(message.type)}`);
   }

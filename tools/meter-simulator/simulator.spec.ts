@@ -2,7 +2,15 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { fork } from 'node:child_process';
-import { Fault, Simulator, SimulatorOptions, openFileLimit, startSimulator } from './simulator';
+import {
+  DEFAULT_HUGE_BYTES,
+  Fault,
+  HOSTILE_MARKER,
+  Simulator,
+  SimulatorOptions,
+  openFileLimit,
+  startSimulator,
+} from './simulator';
 import { UsageError, parseCli, parseFault, parsePortList } from './main';
 
 const HOST = '127.0.0.1';
@@ -309,6 +317,10 @@ describe('faults in the per-port layout', () => {
     expect(answer.status).toBe(500);
     expect(answer.headers['content-type']).toMatch(/^text\/plain/);
     expect(answer.body).toBe('Internal Server Error');
+    sim.setFault(port, { kind: 'status', status: 401, body: 'secret page' });
+    const custom = await request(sim.urlOf(port));
+    expect(custom.status).toBe(401);
+    expect(custom.body).toBe('secret page');
   });
 
   it('garbage: 200 with a body that is not JSON', async () => {
@@ -334,6 +346,11 @@ describe('faults in the per-port layout', () => {
     const answer = await request(sim.urlOf(port));
     expect(answer.status).toBe(302);
     expect(answer.headers.location).toBe('http://127.0.0.1:1/');
+    sim.setFault(port, { kind: 'redirect', location: 'http://127.0.0.1:2/', status: 308 });
+    const permanent = await request(sim.urlOf(port));
+    expect(permanent.status).toBe(308);
+    expect(permanent.headers.location).toBe('http://127.0.0.1:2/');
+    expect(() => sim.setFault(port, { kind: 'redirect', location: '/', status: 200 })).toThrow(RangeError);
   });
 
   it('bad-value: the field carries the value verbatim', async () => {
@@ -396,6 +413,262 @@ describe('faults in the per-port layout', () => {
     expect(() => sim.setFault(ports[0], { kind: 'slow', delayMs: -1 })).toThrow(RangeError);
     expect(() => sim.setFault(ports[0], { kind: 'nope' } as unknown as Fault)).toThrow(TypeError);
     expect(() => sim.setFault(1, { kind: 'hang' })).toThrow(RangeError);
+  });
+});
+
+interface Streamed {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  bytes: number;
+  head: Buffer;
+  tail: Buffer;
+  error: string | null;
+  elapsedMs: number;
+}
+
+/**
+ * Reads an answer chunk by chunk without keeping it: the first and last 64 bytes, the byte count, and how it ended.
+ * Stops (destroying the request) after `maxBytes` or `timeoutMs`.
+ */
+function stream(url: string, { maxBytes = Infinity, timeoutMs = 10_000 } = {}): Promise<Streamed> {
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { agent: false }, (res) => {
+      const result: Streamed = {
+        status: res.statusCode ?? 0,
+        headers: res.headers,
+        bytes: 0,
+        head: Buffer.alloc(0),
+        tail: Buffer.alloc(0),
+        error: null,
+        elapsedMs: 0,
+      };
+      const done = (error: string | null) => {
+        clearTimeout(timer);
+        result.error ??= error;
+        result.elapsedMs = Date.now() - started;
+        resolve(result);
+      };
+      const timer = setTimeout(() => {
+        result.error = 'client timeout';
+        req.destroy();
+      }, timeoutMs);
+      res.on('data', (chunk: Buffer) => {
+        if (result.head.length < 64) result.head = Buffer.concat([result.head, chunk]).subarray(0, 64);
+        result.tail = Buffer.concat([result.tail, chunk]).subarray(-64);
+        result.bytes += chunk.length;
+        if (result.bytes >= maxBytes) {
+          result.error = 'client stopped';
+          req.destroy();
+        }
+      });
+      res.on('end', () => done(null));
+      res.on('error', (err) => done((err as NodeJS.ErrnoException).code ?? err.message));
+      res.on('close', () => done(res.complete ? null : 'aborted'));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('hostile faults in the per-port layout', () => {
+  let sim: Simulator;
+  let ports: number[];
+  let nextPort = 0;
+  const meter = (fault: Fault): number => {
+    const port = ports[nextPort++];
+    sim.setFault(port, fault);
+    return port;
+  };
+
+  beforeAll(async () => {
+    ports = await freePorts(16);
+    sim = await start({ ports });
+  });
+
+  it('drip: sends the headers at once, then a valid reading one byte per interval', async () => {
+    const port = meter({ kind: 'drip', intervalMs: 100 });
+    const answer = await stream(sim.urlOf(port), { timeoutMs: 450 });
+    expect(answer.status).toBe(200);
+    expect(answer.error).toBe('client timeout');
+    expect(Number(answer.headers['content-length'])).toBeGreaterThan(20);
+    expect(answer.bytes).toBeGreaterThanOrEqual(2);
+    expect(answer.bytes).toBeLessThanOrEqual(5);
+    expect(answer.head.toString()).toBe('{"id":'.slice(0, answer.bytes));
+  });
+
+  it('drip: the whole body, once dripped, is a reading with the marker outside its fields', async () => {
+    const port = meter({ kind: 'drip', intervalMs: 1 });
+    const answer = await request(sim.urlOf(port), { timeoutMs: 5000 });
+    expect(JSON.parse(answer.body)).toMatchObject({ id: String(port), note: HOSTILE_MARKER });
+  });
+
+  it('huge: streams 100 MiB (a valid reading, then spaces) with its length declared', async () => {
+    const port = meter({ kind: 'huge' });
+    const answer = await stream(sim.urlOf(port), { timeoutMs: 30_000 });
+    expect(answer.error).toBeNull();
+    expect(answer.status).toBe(200);
+    expect(Number(answer.headers['content-length'])).toBe(DEFAULT_HUGE_BYTES);
+    expect(answer.bytes).toBe(DEFAULT_HUGE_BYTES);
+    expect(answer.head.toString()).toMatch(new RegExp(`^\\{"id":"${port}"`));
+    expect(answer.tail.toString()).toBe(' '.repeat(64));
+  }, 40_000);
+
+  it('huge: is streamed as the client reads, never built in memory', async () => {
+    // In a process of its own, so that its memory is the simulator's alone.
+    const [port] = await freePorts(1);
+    const child = fork(path.join(__dirname, 'main.ts'), ['--ports', String(port), '--fault', `${port}=huge`], {
+      cwd: path.resolve(__dirname, '../..'),
+      execArgv: ['-r', require.resolve('ts-node/register/transpile-only')],
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    const next = () => new Promise<{ type: string; value?: NodeJS.MemoryUsage }>((resolve) => child.once('message', resolve));
+    const held = async () => {
+      child.send({ type: 'memoryUsage' });
+      const { value } = await next();
+      return (value as NodeJS.MemoryUsage).heapUsed + (value as NodeJS.MemoryUsage).arrayBuffers;
+    };
+    try {
+      expect(await next()).toMatchObject({ type: 'ready' });
+      const before = await held();
+      // Read 4 MiB, then stop reading: a body built in memory would now sit in the simulator, 100 MiB of it; a
+      // streamed one stops at what the socket buffers hold.
+      const req = http.get(`http://${HOST}:${port}/`, { agent: false });
+      req.on('error', () => undefined);
+      await new Promise<void>((resolve) =>
+        req.on('response', (res) => {
+          let bytes = 0;
+          res.on('data', (chunk: Buffer) => {
+            bytes += chunk.length;
+            if (bytes >= 4 * 1024 * 1024 && !res.isPaused()) {
+              res.pause();
+              resolve();
+            }
+          });
+        }),
+      );
+      await sleep(300);
+      const whilePaused = await held();
+      req.destroy();
+      expect(whilePaused - before).toBeLessThan(DEFAULT_HUGE_BYTES / 4);
+    } finally {
+      child.kill('SIGTERM');
+      await exited;
+    }
+  }, 20_000);
+
+  it('huge: a size below the reading cuts the reading itself', async () => {
+    const port = meter({ kind: 'huge', bytes: 5 });
+    const answer = await request(sim.urlOf(port));
+    expect(answer.body).toBe('{"id"');
+    expect(answer.headers['content-length']).toBe('5');
+  });
+
+  it('endless: chunked, no length, and still sending after 4 MiB; the meter answers again afterwards', async () => {
+    const port = meter({ kind: 'endless' });
+    const answer = await stream(sim.urlOf(port), { maxBytes: 4 * 1024 * 1024 });
+    expect(answer.error).toBe('client stopped');
+    expect(answer.headers['content-length']).toBeUndefined();
+    expect(answer.headers['transfer-encoding']).toBe('chunked');
+    expect(answer.head.toString()).toMatch(/^\{"id":/);
+    sim.setFault(port, { kind: 'healthy' });
+    expect((await readJson(sim.urlOf(port))).id).toBe(String(port));
+  });
+
+  it('cut: half the declared body, then the connection closes', async () => {
+    const port = meter({ kind: 'cut' });
+    const answer = await stream(sim.urlOf(port));
+    expect(answer.status).toBe(200);
+    expect(answer.error).not.toBeNull();
+    expect(answer.bytes).toBe(Math.floor(Number(answer.headers['content-length']) / 2));
+  });
+
+  it('html: a 200 web page', async () => {
+    const port = meter({ kind: 'html' });
+    const answer = await request(sim.urlOf(port));
+    expect(answer.status).toBe(200);
+    expect(answer.headers['content-type']).toMatch(/^text\/html/);
+    expect(answer.body).toMatch(/^<!DOCTYPE html>/);
+    expect(answer.body).toContain(HOSTILE_MARKER);
+  });
+
+  it('empty: a 200 with no body', async () => {
+    const port = meter({ kind: 'empty' });
+    const answer = await request(sim.urlOf(port));
+    expect(answer.status).toBe(200);
+    expect(answer.headers['content-length']).toBe('0');
+    expect(answer.body).toBe('');
+  });
+
+  it('invalid-utf8: a reading when decoded leniently, not UTF-8 when decoded strictly', async () => {
+    const port = meter({ kind: 'invalid-utf8' });
+    const bytes = await new Promise<Buffer>((resolve, reject) => {
+      http
+        .get(sim.urlOf(port), { agent: false }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('end', () => resolve(Buffer.concat(chunks)));
+        })
+        .on('error', reject);
+    });
+    expect(() => new TextDecoder('utf-8', { fatal: true }).decode(bytes)).toThrow(/not valid/);
+    expect(JSON.parse(bytes.toString('utf8'))).toMatchObject({ id: String(port), kW: expect.stringMatching(KWH) });
+  });
+
+  it('deep-json: kW nested 30,000 arrays deep, under 64 KiB', async () => {
+    const port = meter({ kind: 'deep-json' });
+    const answer = await request(sim.urlOf(port));
+    expect(answer.body.length).toBeLessThan(64 * 1024);
+    expect(answer.body).toContain(`"kW":${'['.repeat(30_000)}]`);
+    expect(answer.body).not.toContain(`"kW":${'['.repeat(30_001)}`);
+  });
+
+  it('json-array: the reading wrapped in an array', async () => {
+    const port = meter({ kind: 'json-array' });
+    const body = JSON.parse((await request(sim.urlOf(port))).body) as unknown[];
+    expect(body).toEqual([expect.objectContaining({ id: String(port), kW: expect.stringMatching(KWH) })]);
+  });
+
+  it('long-number: kW a JSON number of 400 digits (or as many as asked)', async () => {
+    const port = meter({ kind: 'long-number' });
+    expect((await request(sim.urlOf(port))).body).toMatch(/"kW":9{400}\}$/);
+    sim.setFault(port, { kind: 'long-number', digits: 25 });
+    expect((await request(sim.urlOf(port))).body).toMatch(/"kW":9{25}\}$/);
+  });
+
+  it('counts connections, with or without a request', async () => {
+    const port = meter({ kind: 'healthy' });
+    expect(sim.connectionsOf(port)).toBe(0);
+    const socket = net.connect(port, HOST);
+    await new Promise((resolve) => socket.once('connect', resolve));
+    socket.destroy();
+    await request(sim.urlOf(port));
+    while (sim.connectionsOf(port) < 2) await sleep(5);
+    expect(sim.connectionsOf(port)).toBe(2);
+    expect(sim.requestsOf(port)).toBe(1);
+  });
+
+  it('stop() ends dripping and endless answers at once', async () => {
+    const [dripPort, endlessPort] = await freePorts(2);
+    const own = await startSimulator({ ports: [dripPort, endlessPort] });
+    own.setFault(dripPort, { kind: 'drip' });
+    own.setFault(endlessPort, { kind: 'endless' });
+    const drip = stream(own.urlOf(dripPort));
+    const endless = stream(own.urlOf(endlessPort));
+    while (own.requestsOf(dripPort) + own.requestsOf(endlessPort) < 2) await sleep(5);
+    const started = Date.now();
+    await own.stop();
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect((await drip).error).not.toBeNull();
+    expect((await endless).error).not.toBeNull();
+  });
+
+  it('rejects hostile faults with bad options', () => {
+    expect(() => sim.setFault(ports[0], { kind: 'drip', intervalMs: 0 })).toThrow(RangeError);
+    expect(() => sim.setFault(ports[0], { kind: 'huge', bytes: -1 })).toThrow(RangeError);
+    expect(() => sim.setFault(ports[0], { kind: 'deep-json', depth: 0 })).toThrow(RangeError);
+    expect(() => sim.setFault(ports[0], { kind: 'long-number', digits: 1.5 })).toThrow(RangeError);
   });
 });
 
@@ -488,6 +761,17 @@ describe('command line', () => {
     expect(parseFault('replace')).toEqual({ kind: 'replace' });
     expect(parseFault('replace:3.5')).toEqual({ kind: 'replace', startKwh: 3.5 });
     expect(parseFault('misread:10')).toEqual({ kind: 'misread', value: 10 });
+    expect(parseFault('drip')).toEqual({ kind: 'drip' });
+    expect(parseFault('drip:250')).toEqual({ kind: 'drip', intervalMs: 250 });
+    expect(parseFault('huge')).toEqual({ kind: 'huge' });
+    expect(parseFault('huge:1048576')).toEqual({ kind: 'huge', bytes: 1048576 });
+    expect(parseFault('deep-json:100')).toEqual({ kind: 'deep-json', depth: 100 });
+    expect(parseFault('long-number:40')).toEqual({ kind: 'long-number', digits: 40 });
+    for (const kind of ['endless', 'cut', 'html', 'empty', 'invalid-utf8', 'json-array'] as const) {
+      expect(parseFault(kind)).toEqual({ kind });
+    }
+    expect(() => parseFault('cut:1')).toThrow(UsageError);
+    expect(() => parseFault('drip:0')).toThrow(UsageError);
     expect(() => parseFault('slow')).toThrow(UsageError);
     expect(() => parseFault('hang:1')).toThrow(UsageError);
     expect(() => parseFault('explode')).toThrow(UsageError);
@@ -545,6 +829,10 @@ describe('command line', () => {
       expect((await request(`http://${HOST}:${port}/`)).status).toBe(200);
       child.send({ type: 'requestsOf', port });
       expect(await nextMessage()).toEqual({ type: 'ok', value: 2 });
+      child.send({ type: 'connectionsOf', port });
+      expect(await nextMessage()).toEqual({ type: 'ok', value: 2 });
+      child.send({ type: 'memoryUsage', ref: 2 });
+      expect(await nextMessage()).toMatchObject({ type: 'ok', ref: 2, value: { rss: expect.any(Number) } });
       child.send({ type: 'setFault', port: 1, fault: { kind: 'hang' } });
       expect(await nextMessage()).toMatchObject({ type: 'error', message: expect.stringContaining('port 1') });
     } finally {

@@ -6,24 +6,55 @@
  *   light net.Server that hands its connections over, so 10,000 meters fit in one process.
  * - emulator: one server on `emulatorPort`, meter <p> read at `GET /<p>`. With `publicEmulator` it answers
  *   exactly like the public emulator: any numeric path, id = that number, A = random integer 0..50, kW = "22".
+ *
+ * Besides the faults of real meters (hang, slow, refuse, ...) it has hostile ones, for testing what a poller
+ * survives: a body dripped a byte a second, a 100 MB body, one that never ends, a connection closed mid-body, and
+ * answers that look almost like a reading (HTML, empty, invalid UTF-8, deep nesting, an array, 400-digit numbers).
+ * Big bodies are streamed with backpressure, never built in memory. Hostile bodies carry HOSTILE_MARKER outside
+ * the fields a poller reads, so a test can tell whether any of it was stored or relayed.
  */
 import * as http from 'node:http';
 import * as net from 'node:net';
 import { readFileSync, readdirSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 
-export type Fault =
+/** What real meters do wrong. */
+export type MeterFault =
   | { kind: 'healthy' }
   | { kind: 'hang' }
   | { kind: 'slow'; delayMs: number }
   | { kind: 'refuse' }
-  | { kind: 'status'; status: number }
+  /** `body` replaces the status text as the answer's body (text/plain). */
+  | { kind: 'status'; status: number; body?: string }
   | { kind: 'garbage' }
   | { kind: 'wrong-id'; id: string }
-  | { kind: 'redirect'; location: string }
+  /** `status` 302 unless given (301, 303, 307, 308...). */
+  | { kind: 'redirect'; location: string; status?: number }
   | { kind: 'bad-value'; field: 'A' | 'kW'; value: unknown }
   | { kind: 'replace'; startKwh?: number }
   | { kind: 'misread'; value?: number };
+
+/** What a hostile (or badly broken) server on a meter's port does. */
+export type HostileFault =
+  | { kind: 'drip'; intervalMs?: number }
+  | { kind: 'huge'; bytes?: number }
+  | { kind: 'endless' }
+  | { kind: 'cut' }
+  | { kind: 'html' }
+  | { kind: 'empty' }
+  | { kind: 'invalid-utf8' }
+  | { kind: 'deep-json'; depth?: number }
+  | { kind: 'json-array' }
+  | { kind: 'long-number'; digits?: number };
+
+export type Fault = MeterFault | HostileFault;
+
+/** Text inside every hostile body, where a poller never looks: finding it in a response means a body was relayed. */
+export const HOSTILE_MARKER = 'hostile-meter-body-7f3a';
+export const DEFAULT_DRIP_INTERVAL_MS = 1000;
+export const DEFAULT_HUGE_BYTES = 100 * 1024 * 1024;
+export const DEFAULT_DEEP_JSON_DEPTH = 30_000;
+export const DEFAULT_LONG_NUMBER_DIGITS = 400;
 
 export interface SimulatorOptions {
   host?: string;
@@ -44,7 +75,10 @@ export interface Simulator {
   urlOf(port: number): string;
   setFault(port: number, fault: Fault): void;
   counterOf(port: number): string;
+  /** GET requests that reached the meter. */
   requestsOf(port: number): number;
+  /** TCP connections accepted on the port, whether or not a request followed (emulator layout: its one port). */
+  connectionsOf(port: number): number;
   /** Resolves once every listener re-opened or closed by setFault has finished binding or closing. */
   settle(): Promise<void>;
   stop(): Promise<void>;
@@ -55,6 +89,7 @@ const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 10 * 60 * 1000;
 const DEFAULT_BIND_RETRIES = 3;
 const BIND_RETRY_DELAY_MS = 50;
 const LISTEN_PARALLELISM = 64;
+const STREAM_CHUNK_BYTES = 64 * 1024;
 const VOLTS = 230;
 const MS_PER_HOUR = 3_600_000;
 /** The load follows a daily cycle, so A varies over (simulated) time while the counter stays its exact integral. */
@@ -152,6 +187,7 @@ function validateFault(fault: Fault): void {
       if (!Number.isInteger(fault.status) || fault.status < 100 || fault.status > 999) {
         throw new RangeError('status: status must be an integer 100..999');
       }
+      if (fault.body !== undefined && typeof fault.body !== 'string') throw new TypeError('status: body must be a string');
       return;
     case 'wrong-id':
       if (typeof fault.id !== 'string') throw new TypeError('wrong-id: id must be a string');
@@ -159,6 +195,9 @@ function validateFault(fault: Fault): void {
     case 'redirect':
       if (typeof fault.location !== 'string' || fault.location === '') {
         throw new TypeError('redirect: location must be a non-empty string');
+      }
+      if (fault.status !== undefined && !(Number.isInteger(fault.status) && fault.status >= 300 && fault.status <= 399)) {
+        throw new RangeError('redirect: status must be an integer 300..399');
       }
       return;
     case 'bad-value':
@@ -174,10 +213,36 @@ function validateFault(fault: Fault): void {
         throw new RangeError('misread: value must be finite');
       }
       return;
+    case 'drip':
+      if (fault.intervalMs !== undefined && !(Number.isFinite(fault.intervalMs) && fault.intervalMs >= 1)) {
+        throw new RangeError('drip: intervalMs must be >= 1');
+      }
+      return;
+    case 'huge':
+      if (fault.bytes !== undefined && !(Number.isSafeInteger(fault.bytes) && fault.bytes >= 0)) {
+        throw new RangeError('huge: bytes must be an integer >= 0');
+      }
+      return;
+    case 'deep-json':
+      if (fault.depth !== undefined && !(Number.isSafeInteger(fault.depth) && fault.depth >= 1)) {
+        throw new RangeError('deep-json: depth must be an integer >= 1');
+      }
+      return;
+    case 'long-number':
+      if (fault.digits !== undefined && !(Number.isSafeInteger(fault.digits) && fault.digits >= 1)) {
+        throw new RangeError('long-number: digits must be an integer >= 1');
+      }
+      return;
     case 'healthy':
     case 'hang':
     case 'refuse':
     case 'garbage':
+    case 'endless':
+    case 'cut':
+    case 'html':
+    case 'empty':
+    case 'invalid-utf8':
+    case 'json-array':
       return;
     default:
       throw new TypeError(`unknown fault kind ${(fault as { kind: unknown }).kind}`);
@@ -229,7 +294,9 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
   const startedAt = performance.now();
   const meters = new Map<number, Meter>();
   const socketPorts = new Map<net.Socket, number>();
-  const slowAnswers = new Set<NodeJS.Timeout>();
+  /** Timers of answers still to come (slow, drip): cleared when the client goes away and at stop. */
+  const answerTimers = new Set<NodeJS.Timeout>();
+  const connectionCounts = new Map<number, number>();
   const listenerChanges = new Set<Promise<void>>();
   const failedPorts: { port: number; error: string }[] = [];
   let stopped = false;
@@ -311,13 +378,13 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
         return; // stop() or the client ends it
       case 'slow': {
         const timer = setTimeout(() => {
-          slowAnswers.delete(timer);
+          answerTimers.delete(timer);
           if (!res.destroyed) sendJson(res, 200, takeReading(meter));
         }, fault.delayMs);
-        slowAnswers.add(timer);
+        answerTimers.add(timer);
         res.once('close', () => {
           clearTimeout(timer);
-          slowAnswers.delete(timer);
+          answerTimers.delete(timer);
         });
         return;
       }
@@ -325,7 +392,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
         req.socket.destroy();
         return;
       case 'status': {
-        const text = http.STATUS_CODES[fault.status] ?? 'Error';
+        const text = fault.body ?? http.STATUS_CODES[fault.status] ?? 'Error';
         res.writeHead(fault.status, {
           'content-type': 'text/plain; charset=utf-8',
           'content-length': Buffer.byteLength(text),
@@ -344,7 +411,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
         sendJson(res, 200, { ...takeReading(meter), id: fault.id });
         return;
       case 'redirect':
-        res.writeHead(302, { location: fault.location, 'content-length': 0 });
+        res.writeHead(fault.status ?? 302, { location: fault.location, 'content-length': 0 });
         res.end();
         return;
       case 'bad-value':
@@ -357,6 +424,130 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
         const reading = takeReading(meter);
         meter.lastReportedKwh = roundTo3(reported);
         sendJson(res, 200, { ...reading, kW: renderKwh(reported) });
+        return;
+      }
+      default:
+        answerHostile(meter, fault, res);
+    }
+  };
+
+  /** A reading that would be accepted, with the marker in a field no poller reads. */
+  const markedReading = (meter: Meter): string => JSON.stringify({ ...takeReading(meter), note: HOSTILE_MARKER });
+
+  const sendRaw = (res: http.ServerResponse, contentType: string, body: Buffer | string): void => {
+    res.writeHead(200, { 'content-type': contentType, 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  };
+
+  /** Streams `prefix` then spaces up to `total` bytes (forever when undefined), as fast as the client reads. */
+  const streamPadded = (res: http.ServerResponse, prefix: string, total: number | undefined): void => {
+    const head = Buffer.from(prefix);
+    const first = total === undefined ? head : head.subarray(0, Math.min(head.length, total));
+    const padding = Buffer.alloc(STREAM_CHUNK_BYTES, 0x20);
+    let remaining = total === undefined ? Infinity : total - first.length;
+    res.writeHead(200, { 'content-type': 'application/json', ...(total === undefined ? {} : { 'content-length': total }) });
+    res.write(first);
+    const pump = (): void => {
+      while (!res.destroyed) {
+        if (remaining <= 0) {
+          res.end();
+          return;
+        }
+        const size = Math.min(padding.length, remaining);
+        remaining -= size;
+        if (!res.write(size === padding.length ? padding : padding.subarray(0, size))) {
+          res.once('drain', pump);
+          return;
+        }
+      }
+    };
+    pump();
+  };
+
+  const answerHostile = (meter: Meter, fault: HostileFault, res: http.ServerResponse): void => {
+    switch (fault.kind) {
+      case 'drip': {
+        // A valid reading, one byte per interval: only a deadline over the whole answer ends it in time.
+        const body = Buffer.from(markedReading(meter));
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length });
+        res.flushHeaders();
+        let sent = 0;
+        const drip = (): void => {
+          answerTimers.delete(timer);
+          if (res.destroyed) return;
+          res.write(body.subarray(sent, sent + 1));
+          sent += 1;
+          if (sent >= body.length) {
+            res.end();
+            return;
+          }
+          timer = setTimeout(drip, fault.intervalMs ?? DEFAULT_DRIP_INTERVAL_MS);
+          answerTimers.add(timer);
+        };
+        let timer = setTimeout(drip, fault.intervalMs ?? DEFAULT_DRIP_INTERVAL_MS);
+        answerTimers.add(timer);
+        res.once('close', () => {
+          clearTimeout(timer);
+          answerTimers.delete(timer);
+        });
+        return;
+      }
+      case 'huge':
+        // A valid reading followed by whitespace: valid JSON that only a size cap refuses.
+        streamPadded(res, markedReading(meter), fault.bytes ?? DEFAULT_HUGE_BYTES);
+        return;
+      case 'endless':
+        streamPadded(res, markedReading(meter), undefined);
+        return;
+      case 'cut': {
+        const body = Buffer.from(markedReading(meter));
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length });
+        res.write(body.subarray(0, Math.floor(body.length / 2)), () => res.socket?.destroy());
+        return;
+      }
+      case 'html':
+        sendRaw(
+          res,
+          'text/html; charset=utf-8',
+          `<!DOCTYPE html><html><head><title>Router login</title></head><body><h1>${HOSTILE_MARKER}</h1>` +
+            `<form action="/login"><input name="password"></form><p>${meter.id}</p></body></html>`,
+        );
+        return;
+      case 'empty':
+        sendRaw(res, 'application/json', '');
+        return;
+      case 'invalid-utf8': {
+        // Would be a valid reading if decoded leniently (the bad bytes sit in a field no poller reads).
+        const reading = markedReading(meter);
+        sendRaw(
+          res,
+          'application/json',
+          Buffer.concat([Buffer.from(reading.slice(0, -2)), Buffer.from([0xff, 0xfe, 0xc3, 0x28]), Buffer.from('"}')]),
+        );
+        return;
+      }
+      case 'deep-json': {
+        const depth = fault.depth ?? DEFAULT_DEEP_JSON_DEPTH;
+        const { id, A } = takeReading(meter);
+        sendRaw(
+          res,
+          'application/json',
+          `{"id":${JSON.stringify(id)},"A":${JSON.stringify(A)},"note":"${HOSTILE_MARKER}","kW":` +
+            `${'['.repeat(depth)}${']'.repeat(depth)}}`,
+        );
+        return;
+      }
+      case 'json-array':
+        sendRaw(res, 'application/json', `[${markedReading(meter)}]`);
+        return;
+      case 'long-number': {
+        const { id, A } = takeReading(meter);
+        const digits = fault.digits ?? DEFAULT_LONG_NUMBER_DIGITS;
+        sendRaw(
+          res,
+          'application/json',
+          `{"id":${JSON.stringify(id)},"A":${JSON.stringify(A)},"note":"${HOSTILE_MARKER}","kW":${'9'.repeat(digits)}}`,
+        );
         return;
       }
     }
@@ -411,6 +602,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
   httpServer.keepAliveTimeout = keepAliveTimeoutMs;
 
   const track = (socket: net.Socket, port: number): void => {
+    connectionCounts.set(port, (connectionCounts.get(port) ?? 0) + 1);
     socketPorts.set(socket, port);
     socket.once('close', () => socketPorts.delete(socket));
   };
@@ -543,8 +735,8 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
   const stopAll = async (): Promise<void> => {
     stopped = true;
     await settle();
-    for (const timer of slowAnswers) clearTimeout(timer);
-    slowAnswers.clear();
+    for (const timer of answerTimers) clearTimeout(timer);
+    answerTimers.clear();
     const closing: Promise<void>[] = [];
     if (emulatorLayout) {
       closing.push(closeServer(httpServer));
@@ -581,6 +773,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
     },
     counterOf: (port) => renderKwh(trueKwh(knownMeter(port))),
     requestsOf: (port) => meters.get(port)?.requests ?? 0,
+    connectionsOf: (port) => connectionCounts.get(port) ?? 0,
     settle,
     stop() {
       stopping ??= stopAll();

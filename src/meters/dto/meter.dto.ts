@@ -10,6 +10,7 @@ import {
   Max,
   MaxLength,
   Min,
+  ValidateIf,
 } from 'class-validator';
 import { METER_ID_PATTERN, METER_ID_RULE } from '../../common/meter-id';
 import { HEALTH_STATES, Meter } from '../meter.entity';
@@ -74,15 +75,18 @@ export class CreateMeterDto {
   enabled?: boolean;
 }
 
+/** Absent is "no change"; null is a value, and only `name` may be null (IsOptional would let null through). */
+const present = (_object: object, value: unknown) => value !== undefined;
+
 export class UpdateMeterDto {
   @ApiPropertyOptional({ description: 'New address, with the same rules as on create', example: '127.0.0.1' })
-  @IsOptional()
+  @ValidateIf(present)
   @IsString()
   @MaxLength(45)
   address?: string;
 
   @ApiPropertyOptional({ type: 'integer', description: 'New TCP port, a JSON integer', example: 9001, minimum: 1, maximum: 65535 })
-  @IsOptional()
+  @ValidateIf(present)
   @IsInt({ message: PORT_RULE })
   @Min(1, { message: PORT_RULE })
   @Max(65535, { message: PORT_RULE })
@@ -100,7 +104,7 @@ export class UpdateMeterDto {
   name?: string | null;
 
   @ApiPropertyOptional({ description: 'false stops polling and keeps the history; true resumes it', example: false })
-  @IsOptional()
+  @ValidateIf(present)
   @IsBoolean()
   enabled?: boolean;
 }
