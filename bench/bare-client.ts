@@ -7,8 +7,9 @@
  * Pool for one-shot reads: the service's transport before the Client change) and 'axios' (keep-alive
  * http.Agent).
  *
- * Run as a child of the benchmark: waits for {type:'start', ...}, answers {type:'pass'} per pass and
- * {type:'done'} at the end. Ends itself when the parent goes away.
+ * Run as a child of the benchmark, step by step so that the benchmark can interleave it with the service:
+ * {type:'start', ...} -> {type:'started'}; {type:'run-pass', warmup} -> {type:'pass'}; {type:'finish'} ->
+ * {type:'done'}. Ends itself when the parent goes away.
  */
 import { writeFileSync } from 'node:fs';
 import * as http from 'node:http';
@@ -21,14 +22,17 @@ export interface BareStart {
   type: 'start';
   client: 'undici-client' | 'undici-pool' | 'axios';
   ports: number[];
-  warmupPasses: number;
-  passes: number;
   concurrency: number;
   keptAlive: number;
   timeoutMs: number;
   keepAliveMs: number;
   /** Profiles the measured passes (V8 sampling profiler) into this file. */
   profileFile?: string;
+}
+
+export interface BareRunPass {
+  type: 'run-pass';
+  warmup: boolean;
 }
 
 export interface BarePass {
@@ -183,46 +187,60 @@ function post<T>(session: Session, method: string, params?: object): Promise<T> 
   );
 }
 
-async function main(start: BareStart): Promise<void> {
-  const { poll, keptAlive } = start.client === 'axios' ? axiosPoller(start) : undiciPoller(start);
-  const passes: BarePass[] = [];
-  const total = start.warmupPasses + start.passes;
-  let session: Session | undefined;
-  for (let index = 0; index < total; index++) {
-    if (start.profileFile && !session && index >= start.warmupPasses) {
-      session = new Session();
-      session.connect();
-      await post(session, 'Profiler.enable');
-      await post(session, 'Profiler.setSamplingInterval', { interval: 500 });
-      await post(session, 'Profiler.start');
+class BareRunner {
+  private readonly poll: Poll;
+  private readonly keptAlive: () => number;
+  private readonly passes: BarePass[] = [];
+  private session: Session | undefined;
+
+  constructor(private readonly start: BareStart) {
+    ({ poll: this.poll, keptAlive: this.keptAlive } = start.client === 'axios' ? axiosPoller(start) : undiciPoller(start));
+  }
+
+  async pass(warmup: boolean): Promise<BarePass> {
+    if (this.start.profileFile && !warmup && !this.session) {
+      this.session = new Session();
+      this.session.connect();
+      await post(this.session, 'Profiler.enable');
+      await post(this.session, 'Profiler.setSamplingInterval', { interval: 500 });
+      await post(this.session, 'Profiler.start');
     }
-    const result = await runPass(poll, start.ports, start.concurrency);
-    const pass: BarePass = { type: 'pass', index, warmup: index < start.warmupPasses, ...result };
-    passes.push(pass);
-    process.send?.(pass);
+    const result = await runPass(this.poll, this.start.ports, this.start.concurrency);
+    const pass: BarePass = { type: 'pass', index: this.passes.length, warmup, ...result };
+    this.passes.push(pass);
+    return pass;
   }
-  if (session && start.profileFile) {
-    const { profile } = await post<{ profile: object }>(session, 'Profiler.stop');
-    writeFileSync(start.profileFile, JSON.stringify(profile));
-    session.disconnect();
+
+  async finish(): Promise<BareDone> {
+    if (this.session && this.start.profileFile) {
+      const { profile } = await post<{ profile: object }>(this.session, 'Profiler.stop');
+      writeFileSync(this.start.profileFile, JSON.stringify(profile));
+      this.session.disconnect();
+    }
+    return { type: 'done', passes: this.passes, maxRssKb: process.resourceUsage().maxRSS, keptAliveOrigins: this.keptAlive() };
   }
-  const done: BareDone = {
-    type: 'done',
-    passes,
-    maxRssKb: process.resourceUsage().maxRSS,
-    keptAliveOrigins: keptAlive(),
-  };
-  process.send?.(done);
 }
 
 if (require.main === module) {
   process.once('disconnect', () => process.exit(0));
   process.once('SIGTERM', () => process.exit(0));
+  let runner: BareRunner | undefined;
+  const handle = async (message: { type?: string }): Promise<object | undefined> => {
+    if (message?.type === 'start') {
+      runner = new BareRunner(message as BareStart);
+      return { type: 'started' };
+    }
+    if (!runner) throw new Error(`"${String(message?.type)}" before "start"`);
+    if (message.type === 'run-pass') return runner.pass((message as BareRunPass).warmup);
+    if (message.type === 'finish') return runner.finish();
+    return undefined;
+  };
   process.on('message', (message: { type?: string }) => {
-    if (message?.type !== 'start') return;
-    main(message as BareStart).catch((error: unknown) => {
-      process.send?.({ type: 'error', message: error instanceof Error ? (error.stack ?? error.message) : String(error) });
-    });
+    handle(message).then(
+      (reply) => reply && process.send?.(reply),
+      (error: unknown) =>
+        process.send?.({ type: 'error', message: error instanceof Error ? (error.stack ?? error.message) : String(error) }),
+    );
   });
   process.send?.({ type: 'waiting' });
 }

@@ -77,20 +77,23 @@ async function inner(meters: number, passes: number, rounds: number): Promise<nu
             type: 'start',
             client: name,
             ports: fleet.ports,
-            warmupPasses: 1,
-            passes,
             concurrency: 256,
             keptAlive: meters,
             timeoutMs: 5000,
             keepAliveMs: 65_000,
           };
-          const simBefore = totalCpuMs(simPids);
           send(child, start);
-          let simAtWarm = simBefore;
-          const done = await nextMessage<BareDone>(child, 'done', (passes + 1) * 120_000, (message) => {
-            if (message.type === 'pass' && message.warmup) simAtWarm = totalCpuMs(simPids);
-          });
-          const simCpuMs = totalCpuMs(simPids) - simAtWarm;
+          await nextMessage(child, 'started', 30_000);
+          let simCpuMs = 0;
+          for (let pass = 0; pass <= passes; pass++) {
+            const warmup = pass === 0;
+            const sim0 = totalCpuMs(simPids);
+            send(child, { type: 'run-pass', warmup });
+            await nextMessage(child, 'pass', 120_000);
+            if (!warmup) simCpuMs += totalCpuMs(simPids) - sim0;
+          }
+          send(child, { type: 'finish' });
+          const done = await nextMessage<BareDone>(child, 'done', 60_000);
           runs.push({ client: name, done, simCpuMs });
           const m = summarise([{ client: name, done, simCpuMs }]);
           out(

@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 import { request } from 'undici';
 import { loadConfig } from '../src/config/app-config';
 import type { BareDone, BarePass, BareStart } from './bare-client';
-import { ChildRegistry, nextMessage, send } from './lib/children';
+import { Child, ChildRegistry, nextMessage, send } from './lib/children';
 import { compileForChildren } from './lib/compile';
 import { summariseProfile } from './lib/cpuprofile';
 import { BenchDatabase, freePortFrom, openBenchDatabase } from './lib/database';
@@ -23,7 +23,7 @@ import { fixed, int, mb, median, percent, seconds, sum, table } from './lib/form
 import { currentIsolation, exitWithLauncher, isInner, Isolation, relaunch } from './lib/isolation';
 import { coreCount, kernel, loadAverage, oneMinuteLoad, pidsWorkingIn, totalCpuMs } from './lib/machine';
 import { Fleet, startFleet } from './lib/simulators';
-import type { ServiceCycle, ServiceDone, ServiceRun } from './service-child';
+import type { ServiceCycle, ServiceDone } from './service-child';
 
 const FIRST_METER_PORT = 9000;
 const FULL_NETWORK = 56_001;
@@ -40,7 +40,6 @@ interface Options {
   profile: boolean;
   gcProbe: boolean;
   serviceMaxOldSpaceMb: number | null;
-  serviceFirst: boolean;
   netns: 'auto' | 'off';
   maxMinutes: number;
 }
@@ -73,7 +72,6 @@ function parseOptions(argv: string[]): Options {
       profile: { type: 'boolean' },
       'gc-probe': { type: 'boolean' },
       'service-max-old-space': { type: 'string' },
-      order: { type: 'string' },
       netns: { type: 'string' },
       'max-minutes': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -83,7 +81,7 @@ function parseOptions(argv: string[]): Options {
     process.stdout.write(
       'usage: npm run bench:poll -- [--sizes 1000,10000,56001] [--cycles 3] [--warmup 1] [--profile]\n' +
         '                            [--gc-probe] [--service-max-old-space MB] [--netns auto|off]\n' +
-        '                            [--order bare-first|service-first] [--max-minutes 45]\n' +
+        '                            [--max-minutes 45]\n' +
         '  --profile   CPU profile of the service over the measured cycles (top costs printed)\n' +
         '  --gc-probe  force a full GC after each cycle (outside its timing) and print the live heap\n' +
         '  --service-max-old-space MB  run the service with --max-old-space-size=MB (default: as shipped, none)\n',
@@ -104,8 +102,6 @@ function parseOptions(argv: string[]): Options {
   if (!(maxMinutes > 0)) throw new Error('--max-minutes must be > 0');
   const netns = values.netns ?? 'auto';
   if (netns !== 'auto' && netns !== 'off') throw new Error('--netns must be auto or off');
-  const order = values.order ?? 'bare-first';
-  if (order !== 'bare-first' && order !== 'service-first') throw new Error('--order must be bare-first or service-first');
   const oldSpace = values['service-max-old-space'];
   const serviceMaxOldSpaceMb = oldSpace === undefined ? null : Number(oldSpace);
   if (serviceMaxOldSpaceMb !== null && !(Number.isInteger(serviceMaxOldSpaceMb) && serviceMaxOldSpaceMb >= 64)) {
@@ -118,7 +114,6 @@ function parseOptions(argv: string[]): Options {
     profile: values.profile ?? false,
     gcProbe: values['gc-probe'] ?? false,
     serviceMaxOldSpaceMb,
-    serviceFirst: order === 'service-first',
     netns,
     maxMinutes,
   };
@@ -149,7 +144,8 @@ class Bench {
     // The service and the bare client hold one socket per kept-alive meter, plus in-flight one-shot connections,
     // the database pool and the API; a simulator holds a listener and a connection per meter.
     this.keptAlive = Math.max(0, Math.min(this.defaults.maxKeptAlive, soft - this.defaults.concurrency - 1000));
-    this.metersPerSimulator = Math.max(100, Math.min(8000, Math.floor((soft - 500) / 2)));
+    // Both clients stay alive side by side (interleaved): a listener and up to two kept-alive connections a meter.
+    this.metersPerSimulator = Math.max(100, Math.min(6300, Math.floor((soft - 1000) / 3)));
   }
 
   async run(): Promise<number> {
@@ -229,17 +225,17 @@ class Bench {
           : 'without heap flags (as npm start runs it)'),
     );
     out(
-      `cycles: ${this.options.warmup} warm-up + ${this.options.cycles} measured, back to back; between cycles the ` +
+      `cycles: ${this.options.warmup} warm-up + ${this.options.cycles} measured, interleaved with the bare client's ` +
+        'passes in ABBA order (bare, service, service, bare, ...: the same machine conditions for both); before each cycle the ' +
         'benchmark releases the claims (UPDATE meters SET poll_claimed_until = NULL), a bench-only shortcut since ' +
-        'cycles do not wait for ticks',
+        'cycles run on demand, not at ticks',
     );
     out(
       `bare client: the service's transport (undici Client per origin, one-shot reads through an Agent), same ` +
         `concurrency (${this.defaults.concurrency}) and keep-alive cap (${this.keptAlive}, the rest on one-shot ` +
         'connections), JSON.parse + id check; no framework, no database; ' +
-        `${this.options.warmup} warm-up + ${this.options.cycles} measured passes`,
+        `${this.options.warmup} warm-up + ${this.options.cycles} measured passes, in its own process`,
     );
-    out(`order per N: simulators, then ${this.options.serviceFirst ? 'service, then bare client' : 'bare client, then service'} (--order)`);
     if (this.options.profile) out('profile: ON (the service runs under the V8 sampling profiler: its figures are slower)');
     out();
   }
@@ -275,115 +271,98 @@ class Bench {
           : ''),
     );
     const simPids = fleet.processes.map((p) => p.pid);
+    const pgPids = () => (this.database!.dataDir ? pidsWorkingIn(this.database!.dataDir) : []);
+    const dbName = `em_bench_${n}`;
+    const bare = this.children.fork(`${label}-bare`, 'bench/bare-client.ts', []);
+    let service: Child | undefined;
     try {
-      if (!this.options.serviceFirst) result.bare = await this.runBare(label, fleet.ports);
-      const dbName = `em_bench_${n}`;
-      const url = await this.database!.create(dbName);
-      try {
-        await this.runService(label, n, fleet.ports, url, result, simPids);
-      } finally {
-        await this.database!.drop(dbName).catch((error: unknown) => out(`  could not drop ${dbName}: ${String(error)}`));
-      }
-      if (this.options.serviceFirst) result.bare = await this.runBare(label, fleet.ports);
-    } finally {
-      await Promise.all(fleet.processes.map((p) => this.children.stop(p)));
-    }
-    return result;
-  }
-
-  private async runBare(label: string, ports: number[]): Promise<BareDone> {
-    const child = this.children.fork(`${label}-bare`, 'bench/bare-client.ts', []);
-    try {
-      await nextMessage(child, 'waiting', 60_000);
+      await nextMessage(bare, 'waiting', 60_000);
       const start: BareStart = {
         type: 'start',
         client: 'undici-client',
-        ports,
-        warmupPasses: this.options.warmup,
-        passes: this.options.cycles,
+        ports: fleet.ports,
         concurrency: this.defaults.concurrency,
         keptAlive: this.keptAlive,
         timeoutMs: POLL_TIMEOUT_MS,
         keepAliveMs: INTERVAL_SECONDS * 1000 + 5000,
-        profileFile: this.options.profile ? join(this.workDir, `bare-${ports.length}.cpuprofile`) : undefined,
+        profileFile: this.options.profile ? join(this.workDir, `bare-${n}.cpuprofile`) : undefined,
       };
-      send(child, start);
-      const passes = this.options.warmup + this.options.cycles;
-      return await nextMessage<BareDone>(child, 'done', passes * 300_000, (message) => {
-        const pass = message as unknown as BarePass;
-        if (pass.type !== 'pass') return;
-        out(
-          `[${label}] bare ${pass.warmup ? 'warm-up' : 'pass'} ${pass.index + 1}: ${int(pass.ok)} ok, ` +
-            `${int(pass.failed)} failed in ${seconds(pass.wallMs)} s (${int((pass.ok * 1000) / pass.wallMs)} polls/s, ` +
-            `${fixed(pass.cpuMs / 1000, 2)} CPU-s of which ${fixed(pass.sysMs / 1000, 2)} kernel)` +
-            (pass.firstErrors.length > 0 ? `; first errors: ${pass.firstErrors.join(', ')}` : ''),
-        );
-      });
-    } finally {
-      await this.children.stop(child);
-    }
-  }
+      send(bare, start);
+      await nextMessage(bare, 'started', 30_000);
 
-  private async runService(
-    label: string,
-    n: number,
-    ports: number[],
-    databaseUrl: string,
-    result: SizeResult,
-    simPids: number[],
-  ): Promise<void> {
-    const profileFile = this.options.profile ? join(this.workDir, `service-${n}.cpuprofile`) : undefined;
-    const child = this.children.fork(`${label}-service`, 'bench/service-child.ts', [], {
-      env: {
-        BENCH_DATABASE_URL: databaseUrl,
-        BENCH_API_PORT: String(this.apiPort),
-        BENCH_CONCURRENCY: String(this.defaults.concurrency),
-        BENCH_KEPT_ALIVE: String(this.keptAlive),
-      },
-      execArgv: [
-        ...(this.options.gcProbe ? ['--expose-gc'] : []),
-        ...(this.options.serviceMaxOldSpaceMb ? [`--max-old-space-size=${this.options.serviceMaxOldSpaceMb}`] : []),
-      ],
-    });
-    try {
-      await nextMessage(child, 'listening', 120_000);
-      await this.register(label, ports, result);
-      const pgPids = () => (this.database!.dataDir ? pidsWorkingIn(this.database!.dataDir) : []);
-      let pgStart = 0;
-      let simStart = 0;
-      const snapshot = () => {
-        pgStart = totalCpuMs(pgPids());
-        simStart = totalCpuMs(simPids);
-      };
-      if (this.options.warmup === 0) snapshot();
-      const run: ServiceRun = { type: 'run', warmupCycles: this.options.warmup, cycles: this.options.cycles, profileFile };
-      send(child, run);
-      const total = this.options.warmup + this.options.cycles;
-      const done = await nextMessage<ServiceDone>(child, 'done', total * 300_000 + 60_000, (message) => {
-        const cycle = message as unknown as ServiceCycle;
-        if (cycle.type !== 'cycle') return;
-        if (cycle.index === this.options.warmup - 1) snapshot();
-        out(
-          `[${label}] service ${cycle.warmup ? 'warm-up' : 'cycle'} ${cycle.index + 1}: ${int(cycle.ok)} ok, ` +
-            `${int(cycle.failed)} failed, ${int(cycle.rowsStored)} readings stored in ${seconds(cycle.wallMs)} s ` +
-            `(${int((cycle.ok * 1000) / cycle.wallMs)} polls/s, ${fixed(cycle.cpuMs / 1000, 2)} CPU-s of which ` +
-            `${fixed(cycle.sysMs / 1000, 2)} kernel, ` +
-            `event loop ${percent(cycle.eventLoopUtilization)} busy; heap ${mb(cycle.heapUsedKb)}/${mb(cycle.heapTotalKb)} MB, ` +
-            `RSS ${mb(cycle.rssEndKb)} MB` +
-            (cycle.heapLiveKb === undefined ? ')' : `; live heap after a forced GC ${mb(cycle.heapLiveKb)} MB)`),
-        );
+      const url = await this.database!.create(dbName);
+      service = this.children.fork(`${label}-service`, 'bench/service-child.ts', [], {
+        env: {
+          BENCH_DATABASE_URL: url,
+          BENCH_API_PORT: String(this.apiPort),
+          BENCH_CONCURRENCY: String(this.defaults.concurrency),
+          BENCH_KEPT_ALIVE: String(this.keptAlive),
+        },
+        execArgv: [
+          ...(this.options.gcProbe ? ['--expose-gc'] : []),
+          ...(this.options.serviceMaxOldSpaceMb ? [`--max-old-space-size=${this.options.serviceMaxOldSpaceMb}`] : []),
+        ],
       });
-      result.pgCpuMs = totalCpuMs(pgPids()) - pgStart;
-      result.simCpuMs = totalCpuMs(simPids) - simStart;
-      result.service = done;
-      send(child, { type: 'exit' });
+      await nextMessage(service, 'listening', 120_000);
+      await this.register(label, fleet.ports, result);
+
+      // Interleaved in ABBA order (bare, service, service, bare, ...): both see the same machine, and neither
+      // always runs right after the other's connections (TIME_WAIT, caches).
+      let pgCpuMs = 0;
+      let simCpuMs = 0;
+      const rounds = this.options.warmup + this.options.cycles;
+      for (let round = 0; round < rounds; round++) {
+        const warmup = round < this.options.warmup;
+        const serviceFirst = round % 2 === 1;
+        for (const step of serviceFirst ? ['service', 'bare'] : ['bare', 'service']) {
+          if (step === 'bare') {
+            send(bare, { type: 'run-pass', warmup });
+            const pass = await nextMessage<BarePass>(bare, 'pass', 300_000);
+            out(
+              `[${label}] bare ${warmup ? 'warm-up' : 'pass'} ${round + 1}: ${int(pass.ok)} ok, ${int(pass.failed)} failed ` +
+                `in ${seconds(pass.wallMs)} s (${int((pass.ok * 1000) / pass.wallMs)} polls/s, ` +
+                `${fixed(pass.cpuMs / 1000, 2)} CPU-s of which ${fixed(pass.sysMs / 1000, 2)} kernel)` +
+                (pass.firstErrors.length > 0 ? `; first errors: ${pass.firstErrors.join(', ')}` : ''),
+            );
+          } else {
+            const pg0 = totalCpuMs(pgPids());
+            const sim0 = totalCpuMs(simPids);
+            send(service, { type: 'run-cycle', warmup, profileFile: this.options.profile ? join(this.workDir, `service-${n}.cpuprofile`) : undefined });
+            const cycle = await nextMessage<ServiceCycle>(service, 'cycle', 300_000);
+            if (!warmup) {
+              pgCpuMs += totalCpuMs(pgPids()) - pg0;
+              simCpuMs += totalCpuMs(simPids) - sim0;
+            }
+            out(
+              `[${label}] service ${warmup ? 'warm-up' : 'cycle'} ${round + 1}: ${int(cycle.ok)} ok, ` +
+                `${int(cycle.failed)} failed, ${int(cycle.rowsStored)} readings stored in ${seconds(cycle.wallMs)} s ` +
+                `(${int((cycle.ok * 1000) / cycle.wallMs)} polls/s, ${fixed(cycle.cpuMs / 1000, 2)} CPU-s of which ` +
+                `${fixed(cycle.sysMs / 1000, 2)} kernel, event loop ${percent(cycle.eventLoopUtilization)} busy; ` +
+                `heap ${mb(cycle.heapUsedKb)}/${mb(cycle.heapTotalKb)} MB, RSS ${mb(cycle.rssEndKb)} MB` +
+                (cycle.heapLiveKb === undefined ? ')' : `; live heap after a forced GC ${mb(cycle.heapLiveKb)} MB)`),
+            );
+          }
+        }
+      }
+      send(bare, { type: 'finish' });
+      result.bare = await nextMessage<BareDone>(bare, 'done', 60_000);
+      send(service, { type: 'finish' });
+      result.service = await nextMessage<ServiceDone>(service, 'done', 60_000);
+      result.pgCpuMs = pgCpuMs;
+      result.simCpuMs = simCpuMs;
+      send(service, { type: 'exit' });
+      const exiting = service.process;
       await Promise.race([
-        new Promise((resolve) => child.process.once('exit', resolve)),
+        new Promise((resolve) => exiting.once('exit', resolve)),
         new Promise((resolve) => setTimeout(resolve, 30_000)),
       ]);
     } finally {
-      await this.children.stop(child);
+      await this.children.stop(bare);
+      if (service) await this.children.stop(service);
+      await this.database!.drop(dbName).catch((error: unknown) => out(`  could not drop ${dbName}: ${String(error)}`));
+      await Promise.all(fleet.processes.map((p) => this.children.stop(p)));
     }
+    return result;
   }
 
   /** POST /meters/bulk with every meter of this size in one JSON request, timed from request to answer. */
@@ -433,7 +412,7 @@ class Bench {
     add('CPU-s per 1,000 stored polls: service', (m) => fixed(m.serviceCpuPer1000, 3));
     add('  of which kernel (sys)', (m) => fixed(m.serviceSysPer1000, 3));
     add('CPU-s per 1,000 polls: bare client', (m) => fixed(m.bareCpuPer1000, 3));
-    add('  of which kernel (sys) ', (m) => fixed(m.bareSysPer1000, 3));
+    add('  of which kernel (sys)', (m) => fixed(m.bareSysPer1000, 3));
     add('CPU-s per 1,000: PostgreSQL (all backends)', (m) => fixed(m.pgCpuPer1000, 3));
     add('CPU-s per 1,000: simulators', (m) => fixed(m.simCpuPer1000, 3));
     add('service event loop busy', (m) => percent(m.serviceElu));
@@ -454,7 +433,7 @@ class Bench {
 
     for (const r of ran) {
       if (r.service?.profileFile) this.printProfile('the service', r.n, r.service.profileFile);
-      const bareProfile = join(this.workDir, `bare-${r.fleet!.ports.length}.cpuprofile`);
+      const bareProfile = join(this.workDir, `bare-${r.n}.cpuprofile`);
       if (this.options.profile && existsSync(bareProfile)) this.printProfile('the bare client', r.n, bareProfile);
     }
 

@@ -4,8 +4,9 @@
  * benchmark registers the meters over HTTP, then asks this process to run the service's own polling cycles,
  * PollingService.runCycle(), back to back, and measures them here.
  *
- * Protocol (IPC): -> {type:'listening'}; <- {type:'run', warmupCycles, cycles, profileFile?};
- * -> {type:'cycle'} per cycle, then {type:'done'}; <- {type:'exit'} (or SIGTERM) closes the app.
+ * Protocol (IPC), step by step so that the benchmark can interleave it with the bare client: -> {type:'listening'};
+ * <- {type:'run-cycle', warmup, profileFile?} -> {type:'cycle'}; <- {type:'finish'} -> {type:'done'};
+ * <- {type:'exit'} (or SIGTERM) closes the app.
  */
 import 'reflect-metadata';
 import { writeFileSync } from 'node:fs';
@@ -18,10 +19,10 @@ import { MeterClient } from '../src/polling/meter-client';
 import { PollingService } from '../src/polling/polling.service';
 import { ReadingWriter } from '../src/polling/reading-writer';
 
-export interface ServiceRun {
-  type: 'run';
-  warmupCycles: number;
-  cycles: number;
+export interface ServiceRunCycle {
+  type: 'run-cycle';
+  warmup: boolean;
+  /** Starts the V8 sampling profiler before this cycle (if not yet running); written at 'finish'. */
   profileFile?: string;
 }
 
@@ -66,15 +67,18 @@ function reply(message: object): void {
   process.send?.(message);
 }
 
-function waitFor<T>(type: string): Promise<T> {
-  return new Promise((resolve) => {
-    const onMessage = (message: { type?: string }) => {
-      if (message?.type !== type) return;
-      process.off('message', onMessage);
-      resolve(message as T);
-    };
-    process.on('message', onMessage);
+/** The benchmark's requests, one at a time, in order. */
+function messages(): () => Promise<{ type: string; [key: string]: unknown }> {
+  const queue: { type: string }[] = [];
+  let wake: (() => void) | undefined;
+  process.on('message', (message: { type: string }) => {
+    queue.push(message);
+    wake?.();
   });
+  return async () => {
+    while (queue.length === 0) await new Promise<void>((resolve) => (wake = resolve));
+    return queue.shift() as { type: string; [key: string]: unknown };
+  };
 }
 
 async function count(dataSource: DataSource, sql: string): Promise<number> {
@@ -114,22 +118,47 @@ async function main(): Promise<void> {
   };
   process.once('SIGTERM', () => void close());
   process.once('disconnect', () => void close());
-  const runRequest = waitFor<ServiceRun>('run');
+  const next = messages();
   reply({ type: 'listening' });
 
-  const run = await runRequest;
-  const rssBeforeCyclesKb = Math.round(process.memoryUsage.rss() / 1024);
+  let rssBeforeCyclesKb: number | undefined;
   const polling = app.get(PollingService);
   const dataSource = app.get(DataSource);
   const cycles: ServiceCycle[] = [];
   let session: Session | undefined;
-  for (let index = 0; index < run.warmupCycles + run.cycles; index++) {
-    const warmup = index < run.warmupCycles;
+  let profileFile: string | undefined;
+  for (;;) {
+    const message = await next();
+    if (message.type === 'exit') break;
+    if (message.type === 'finish') {
+      if (session && profileFile) {
+        const { profile } = await post<{ profile: object }>(session, 'Profiler.stop');
+        writeFileSync(profileFile, JSON.stringify(profile));
+        session.disconnect();
+      }
+      const done: ServiceDone = {
+        type: 'done',
+        cycles,
+        rssBeforeCyclesKb: rssBeforeCyclesKb ?? 0,
+        maxRssKb: process.resourceUsage().maxRSS,
+        metersUp: await count(dataSource, "SELECT count(*)::int AS n FROM meters WHERE health_state = 'up'"),
+        writer: { ...app.get(ReadingWriter).stats },
+        keptAliveOrigins: app.get(MeterClient).keptAliveOrigins,
+        profileFile,
+      };
+      reply(done);
+      continue;
+    }
+    if (message.type !== 'run-cycle') continue;
+    const request = message as unknown as ServiceRunCycle;
+    rssBeforeCyclesKb ??= Math.round(process.memoryUsage.rss() / 1024);
+    const warmup = request.warmup;
     // Bench-only shortcut: cycles run back to back instead of at ticks, so the claims of the previous cycle
     // (held until just before the next tick) are released by hand.
     await dataSource.query('UPDATE meters SET poll_claimed_until = NULL');
     const rowsBefore = await count(dataSource, 'SELECT count(*)::int AS n FROM readings');
-    if (!warmup && run.profileFile && !session) {
+    if (!warmup && request.profileFile && !session) {
+      profileFile = request.profileFile;
       session = new Session();
       session.connect();
       await post(session, 'Profiler.enable');
@@ -159,7 +188,7 @@ async function main(): Promise<void> {
     }
     const cycle: ServiceCycle = {
       type: 'cycle',
-      index,
+      index: cycles.length,
       warmup,
       meters: summary.meters,
       ok: summary.ok,
@@ -179,25 +208,6 @@ async function main(): Promise<void> {
     cycles.push(cycle);
     reply(cycle);
   }
-  let profileFile: string | undefined;
-  if (session && run.profileFile) {
-    const { profile } = await post<{ profile: object }>(session, 'Profiler.stop');
-    writeFileSync(run.profileFile, JSON.stringify(profile));
-    session.disconnect();
-    profileFile = run.profileFile;
-  }
-  const done: ServiceDone = {
-    type: 'done',
-    cycles,
-    rssBeforeCyclesKb,
-    maxRssKb: process.resourceUsage().maxRSS,
-    metersUp: await count(dataSource, "SELECT count(*)::int AS n FROM meters WHERE health_state = 'up'"),
-    writer: { ...app.get(ReadingWriter).stats },
-    keptAliveOrigins: app.get(MeterClient).keptAliveOrigins,
-    profileFile,
-  };
-  reply(done);
-  await waitFor('exit');
   await close();
 }
 

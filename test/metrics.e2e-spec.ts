@@ -2,16 +2,8 @@ import { Simulator, startSimulator } from '../tools/meter-simulator/simulator';
 import { countReadings, insertMeter } from './support/factories';
 import { freePorts } from './support/ports';
 import { createTestApp, TestApp } from './support/test-app';
+import { sample } from './support/prometheus';
 
-/** The value of one sample in Prometheus text, e.g. `meters{state="up"}`; undefined when absent. */
-function sample(text: string, series: string): number | undefined {
-  for (const line of text.split('\n')) {
-    if (line.startsWith('#')) continue;
-    const space = line.lastIndexOf(' ');
-    if (space > 0 && line.slice(0, space) === series) return Number(line.slice(space + 1));
-  }
-  return undefined;
-}
 
 /** The sample's value, failing with the series name when it is missing. */
 function value(text: string, series: string): number {

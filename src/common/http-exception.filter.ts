@@ -1,7 +1,7 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
 import { STATUS_CODES } from 'node:http';
 import type { Response } from 'express';
-import { DomainError } from './errors';
+import { DatabaseUnavailableError, DomainError } from './errors';
 
 export interface ErrorBody {
   statusCode: number;
@@ -44,6 +44,11 @@ export class AllExceptionsFilter implements ExceptionFilter {
     if (bodyParserStatus !== null) {
       return errorBody(bodyParserStatus, bodyParserMessage(bodyParserStatus));
     }
+    if (isDatabaseUnavailable(exception)) {
+      this.logger.warn(`database unavailable: ${String((exception as { message?: unknown }).message)}`);
+      const unavailable = new DatabaseUnavailableError();
+      return errorBody(unavailable.status, unavailable.message);
+    }
     this.logger.error(exception instanceof Error ? (exception.stack ?? exception.message) : String(exception));
     return errorBody(HttpStatus.INTERNAL_SERVER_ERROR, 'internal error');
   }
@@ -65,4 +70,25 @@ function bodyParserMessage(status: number): string {
   if (status === 413) return 'request body is too large';
   if (status === 415) return 'unsupported content encoding or charset';
   return 'request body is not valid JSON';
+}
+
+/** SQLSTATE classes 08 (connection) and 57P (server shutting down), and the pg pool's own connection failures. */
+const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P02', '57P03']);
+
+/** An error that says the database could not be reached, not that the request was wrong: answered 503. */
+export function isDatabaseUnavailable(exception: unknown): boolean {
+  let current: unknown = exception;
+  // Duck-typed, not instanceof Error: errors from Node's own modules may come from another realm (as under Jest).
+  for (let depth = 0; depth < 3 && typeof current === 'object' && current !== null; depth++) {
+    const { code, message } = current as { code?: unknown; message?: unknown };
+    if (typeof code === 'string' && (UNAVAILABLE_CODES.has(code) || code.startsWith('08'))) return true;
+    if (
+      typeof message === 'string' &&
+      /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(message)
+    ) {
+      return true;
+    }
+    current = (current as { driverError?: unknown; cause?: unknown }).driverError ?? (current as { cause?: unknown }).cause;
+  }
+  return false;
 }
