@@ -487,7 +487,7 @@ class Bench {
       `  derived: worst measured cycle ${fixed(worstS, 2)} s rounded up to ${Math.ceil(worstS)} s, plus the poll ` +
         `deadline's margin: the spread schedule starts every poll inside I - ${POLL_TIMEOUT_MS / 1000} s (deadline) - ` +
         'min(1 s, 5% of I), so that window must hold a whole burst cycle: smallest I with ' +
-        `I - ${POLL_TIMEOUT_MS / 1000} - min(1, 0.05 I) >= ${fixed(worstS, 2)}. A burst cycle only has to end before ` +
+        `I - ${POLL_TIMEOUT_MS / 1000} - min(1, 0.05 I) >= ${Math.ceil(worstS)}. A burst cycle only has to end before ` +
         'the next tick (I > worst cycle).',
     );
     const aim = TARGETS.intervalAimS;

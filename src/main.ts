@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import type { Server } from 'node:http';
 import { existsSync } from 'node:fs';
 import { bootstrapLogger, createApp } from './bootstrap';
 import { ConfigError, loadConfig } from './config/app-config';
@@ -20,6 +21,7 @@ async function main(): Promise<void> {
   }
   bootstrapLogger.log(`Electric Meter listening on http://localhost:${config.app.port} (Swagger UI at /docs)`);
 
+  const HTTP_DRAIN_MS = 2000;
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
@@ -33,6 +35,11 @@ async function main(): Promise<void> {
     }, config.polling.shutdownGraceMs + SHUTDOWN_FLUSH_BUDGET_MS + 10_000);
     deadline.unref();
     const writer = app.get(ReadingWriter);
+    // Requests in progress get a moment to finish; a client that holds its connection open (idle keep-alive, or a
+    // body sent a byte at a time) must not hold the shutdown: its connection is closed.
+    const server = app.getHttpServer() as Server;
+    server.closeIdleConnections();
+    setTimeout(() => server.closeAllConnections(), HTTP_DRAIN_MS).unref();
     try {
       await app.close();
       await database.close();

@@ -270,6 +270,26 @@ describe('Database outage while polling (SPEC 9, issue 5)', () => {
     OUTAGE_MS + 90_000,
   );
 
+  it('keeps polling every interval while the database hangs instead of refusing, and loses nothing', async () => {
+    const w = await world('outage_hang', 10, {});
+    const { t, proxy, ids } = w;
+    await waitFor('a first cycle stored', async () => (await w.count()) >= ids.length, 15_000);
+    const requestsAtHang = w.requests();
+    const skippedAtHang = t.polling.stats.skippedTicks;
+    proxy.hang();
+    const hangMs = 15_000;
+    await pause(hangMs);
+    // One poll of every meter per 1-s interval goes on (a claim waits at most a quarter of the interval).
+    const polledDuringHang = w.requests() - requestsAtHang;
+    expect(polledDuringHang).toBeGreaterThanOrEqual(ids.length * (hangMs / 1000 - 4));
+    expect(t.polling.stats.skippedTicks - skippedAtHang).toBeLessThanOrEqual(4);
+    proxy.resume();
+    await waitFor('the buffer to be written', () => t.writer.stats.buffered === 0, 45_000);
+    await w.stop();
+    expect(await w.count()).toBe(t.polling.stats.polls.ok);
+    expect(t.writer.stats.dropped).toBe(0);
+  }, 120_000);
+
   it('when the buffer is full, drops the oldest results and counts them, never silently', async () => {
     const bound = 1000; // the smallest POLL_BUFFER_MAX_RESULTS accepted
     const w = await world('outage_full', 50, { POLL_BUFFER_MAX_RESULTS: String(bound) });

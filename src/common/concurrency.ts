@@ -43,3 +43,18 @@ export function stableHash(text: string): number {
   }
   return hash >>> 0;
 }
+
+export class DeadlineExceededError extends Error {}
+
+/**
+ * The promise's result, or a DeadlineExceededError after `ms`: for waits that must not hold up what comes next
+ * (a database that hangs instead of refusing). The promise itself goes on; its late result is dropped.
+ */
+export function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new DeadlineExceededError(`${what} took longer than ${ms} ms`)), ms);
+  });
+  promise.catch(() => undefined);
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}

@@ -9,7 +9,7 @@ import {
 import { ConfigService } from '@nestjs/config';
 import { setMaxListeners } from 'node:events';
 import { SchedulerRegistry } from '@nestjs/schedule';
-import { Semaphore, sleep, stableHash } from '../common/concurrency';
+import { Semaphore, sleep, stableHash, withDeadline } from '../common/concurrency';
 import { DatabaseUnavailableError, MeterNotFoundError, MeterReadError } from '../common/errors';
 import { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
@@ -147,7 +147,8 @@ export class PollingService implements OnApplicationBootstrap, OnModuleDestroy, 
       );
     }
     await Promise.all(polls);
-    await this.writer.flushIfDue().catch((error: unknown) => {
+    // The write goes on in the background past the deadline (a hanging database): the next tick is not held.
+    await withDeadline(this.writer.flushIfDue(), this.databaseWaitMs, 'writing the cycle').catch((error: unknown) => {
       this.logger.warn(`cycle results stay buffered: ${String(error)}`);
     });
     summary.durationMs = Math.round(performance.now() - started);
@@ -165,9 +166,15 @@ export class PollingService implements OnApplicationBootstrap, OnModuleDestroy, 
    * claimed last time: polling goes on through an outage (the claim cannot keep two instances apart then, but each
    * keeps to its own last share).
    */
+  /** How long a cycle or a live read waits for the database before going on without it. */
+  private get databaseWaitMs(): number {
+    return Math.min(5000, (this.polling.intervalSeconds * 1000) / 4);
+  }
+
   private async claim(claimMs: number): Promise<PollTarget[]> {
     try {
-      const targets = await this.meters.claimDue(claimMs);
+      // A database that hangs (rather than refusing) must not hold the cycle: past the deadline, the last claim.
+      const targets = await withDeadline(this.meters.claimDue(claimMs), this.databaseWaitMs, 'claiming meters');
       this.lastClaimed = new Map(targets.map((target) => [target.meterId, target]));
       if (this.claimFailingSince !== null) {
         this.logger.log(`claiming meters works again after ${Math.round((Date.now() - this.claimFailingSince) / 1000)} s`);
@@ -215,7 +222,7 @@ export class PollingService implements OnApplicationBootstrap, OnModuleDestroy, 
   }
 
   private async readAndStore(meterId: string): Promise<NewReading> {
-    const target = await this.meters.findTarget(meterId).catch(() => {
+    const target = await withDeadline(this.meters.findTarget(meterId), this.databaseWaitMs, 'finding the meter').catch(() => {
       // The database is away: a meter this instance polls is still read (its reading waits in the buffer).
       const known = this.lastClaimed.get(meterId);
       if (known) return known;
@@ -226,7 +233,8 @@ export class PollingService implements OnApplicationBootstrap, OnModuleDestroy, 
     if (!result.ok) throw new MeterReadError(result.kind, result.message);
     // Also queued by pollShared for the batch; writing it now is idempotent (same meter and taken_at). While the
     // database is away it is not written now: the answer comes at once, the reading waits in the buffer.
-    await this.writer.writeNow(result);
+    // Past the deadline the answer does not wait: the reading is in the write buffer already.
+    await withDeadline(this.writer.writeNow(result), this.databaseWaitMs, 'storing the live reading').catch(() => undefined);
     return result.reading;
   }
 

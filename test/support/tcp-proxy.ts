@@ -15,6 +15,12 @@ export interface TcpProxy {
   readonly stats: { accepted: number; reset: number };
   cut(): Promise<void>;
   restore(): Promise<void>;
+  /**
+   * A database that hangs instead of refusing (a stopped process, a black-holed network): connections are accepted
+   * and nothing is forwarded either way until resume(), which delivers what was held.
+   */
+  hang(): void;
+  resume(): void;
   close(): Promise<void>;
 }
 
@@ -29,8 +35,10 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
   const stats = { accepted: 0, reset: 0 };
   let server: Server | null = null;
 
-  const onConnection = (client: Socket): void => {
-    stats.accepted++;
+  let hanging = false;
+  const held: Socket[] = [];
+
+  const forward = (client: Socket): void => {
     const upstream = connect({ host: target.host, port: target.port });
     const pair: [Socket, Socket] = [client, upstream];
     pairs.add(pair);
@@ -43,6 +51,17 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     upstream.on('error', end).on('close', end);
     client.pipe(upstream);
     upstream.pipe(client);
+  };
+
+  const onConnection = (client: Socket): void => {
+    stats.accepted++;
+    if (hanging) {
+      client.pause();
+      client.on('error', () => client.destroy());
+      held.push(client);
+      return;
+    }
+    forward(client);
   };
 
   const listen = (port: number) =>
@@ -93,6 +112,29 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
       parsed.hostname = '127.0.0.1';
       parsed.port = String(port);
       return parsed.toString();
+    },
+    hang() {
+      hanging = true;
+      for (const [client, upstream] of pairs) {
+        client.unpipe(upstream);
+        upstream.unpipe(client);
+        client.pause();
+        upstream.pause();
+      }
+    },
+    resume() {
+      hanging = false;
+      for (const [client, upstream] of pairs) {
+        client.pipe(upstream);
+        upstream.pipe(client);
+        client.resume();
+        upstream.resume();
+      }
+      for (const client of held.splice(0)) {
+        if (client.destroyed) continue;
+        forward(client);
+        client.resume();
+      }
     },
     async cut() {
       // Close first (nothing new gets in), then reset what is open. server.close() waits for open connections,
