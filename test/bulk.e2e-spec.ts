@@ -116,6 +116,19 @@ describe('Bulk registration POST /meters/bulk (SPEC 2)', () => {
     expect((await t.http().get('/meters').expect(200)).body.total).toBe(0);
   });
 
+  it.each([
+    ['no header line (its first row would be taken for one)', 'h1,127.0.0.1,4031\nh2,127.0.0.1,4032\n', 'unknown column "h1"'],
+    ['an empty body', '', 'no header line'],
+    ['a header without port', 'meter_id,address\nh3,127.0.0.1\n', 'lacks the column "port"'],
+    ['an unknown column', 'meter_id,address,port,colour\nh4,127.0.0.1,4034,red\n', 'unknown column "colour"'],
+    ['a __proto__ column', 'meter_id,address,port,__proto__\nh5,127.0.0.1,4035,x\n', 'unknown column "__proto__"'],
+    ['a column named twice', 'meter_id,address,port,port\nh6,127.0.0.1,4036,4037\n', 'column "port" appears twice'],
+  ])('answers 400 for CSV with %s and registers nothing', async (_name, csv, message) => {
+    const response = await t.http().post('/meters/bulk').set('content-type', 'text/csv').send(csv).expect(400);
+    expect(response.body).toEqual({ statusCode: 400, error: 'Bad Request', message: expect.stringContaining(message) });
+    expect((await t.http().get('/meters').expect(200)).body.total).toBe(0);
+  });
+
   it('registers 5,000 rows in one request, all visible in GET /meters', async () => {
     const rows = Array.from({ length: 5000 }, (_, i) => ({
       meter_id: `bulk-${i}`,

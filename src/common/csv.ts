@@ -43,11 +43,27 @@ export function parseCsv(text: string): string[][] {
 
 export class CsvError extends Error {}
 
-/** CSV rows with a header line into objects keyed by the header's names. */
-export function csvRecords(text: string): Record<string, string>[] {
+/**
+ * CSV rows with a header line into objects keyed by the header's names. The header must name every `required`
+ * column, only `allowed` ones, each once: a file without a header (its first row taken for one) is refused.
+ */
+export function csvRecords(
+  text: string,
+  columns: { required: readonly string[]; allowed: readonly string[] },
+): Record<string, string>[] {
   const [header, ...rows] = parseCsv(text.replace(/^\uFEFF/, ''));
-  if (!header) return [];
+  if (!header) throw new CsvError(`no header line: the first line must name the columns (${columns.required.join(',')})`);
   const names = header.map((name) => name.trim());
+  const unknown = names.filter((name) => !columns.allowed.includes(name));
+  if (unknown.length > 0) {
+    throw new CsvError(
+      `unknown column ${JSON.stringify(unknown[0].slice(0, 40))} in the header line (columns: ${columns.allowed.join(',')})`,
+    );
+  }
+  const repeated = names.find((name, i) => names.indexOf(name) !== i);
+  if (repeated !== undefined) throw new CsvError(`column "${repeated}" appears twice in the header line`);
+  const missing = columns.required.filter((name) => !names.includes(name));
+  if (missing.length > 0) throw new CsvError(`the header line lacks the column "${missing[0]}"`);
   return rows.map((cells) => {
     const record: Record<string, string> = {};
     names.forEach((name, i) => {

@@ -119,7 +119,10 @@ function bulkRows(body: unknown, contentType: string | undefined): unknown[] {
     if (typeof body !== 'string') throw new InvalidInputError('CSV body expected');
     let records: Record<string, string>[];
     try {
-      records = csvRecords(body);
+      records = csvRecords(body, {
+        required: ['meter_id', 'address', 'port'],
+        allowed: ['meter_id', 'address', 'port', 'name', 'enabled'],
+      });
     } catch (error) {
       throw new InvalidInputError(`CSV body is malformed: ${error instanceof CsvError ? error.message : 'unreadable'}`);
     }
