@@ -17,6 +17,7 @@ import { Session } from 'node:inspector';
 import { performance } from 'node:perf_hooks';
 import axios, { AxiosInstance } from 'axios';
 import { Agent, Client, Dispatcher, Pool } from 'undici';
+import { errorCode } from '../src/common/error-code';
 
 export interface BareStart {
   type: 'start';
@@ -93,7 +94,7 @@ function undiciPoller(start: BareStart): { poll: Poll; keptAlive: () => number }
       if (response.statusCode !== 200) return `HTTP ${response.statusCode}`;
       return checkPayload(text, port);
     } catch (error) {
-      return errorCode(error);
+      return errorCode(error) || (error instanceof Error ? error.message : String(error));
     }
   };
   return { poll, keptAlive: () => pools.size };
@@ -117,7 +118,7 @@ function axiosPoller(start: BareStart): { poll: Poll; keptAlive: () => number } 
       if (response.status !== 200) return `HTTP ${response.status}`;
       return checkPayload(response.data, port);
     } catch (error) {
-      return errorCode(error);
+      return errorCode(error) || (error instanceof Error ? error.message : String(error));
     }
   };
   const keptAlive = () => Object.values(agent.freeSockets).reduce((sum, list) => sum + (list?.length ?? 0), 0);
@@ -137,15 +138,6 @@ function checkPayload(text: string, port: number): string | null {
   return null;
 }
 
-function errorCode(error: unknown): string {
-  let current: unknown = error;
-  for (let depth = 0; depth < 4 && current && typeof current === 'object'; depth++) {
-    const code = (current as { code?: unknown }).code;
-    if (typeof code === 'string' && code !== 'UND_ERR') return code;
-    current = (current as { cause?: unknown }).cause;
-  }
-  return error instanceof Error ? error.message : String(error);
-}
 
 async function runPass(poll: Poll, ports: readonly number[], concurrency: number): Promise<Omit<BarePass, 'type' | 'index' | 'warmup'>> {
   let next = 0;

@@ -7,6 +7,7 @@ import { AppConfig } from '../config/app-config';
 import { PollTarget } from '../meters/meters.repository';
 import { NewReading } from '../readings/readings.repository';
 import { decodeMeterBody, MAX_METER_BODY_BYTES, parseMeterPayload } from './meter-payload';
+import { errorCode } from '../common/error-code';
 
 export type PollResult =
   | { ok: true; meterId: string; attemptedAt: Date; durationMs: number; reading: NewReading }
@@ -274,12 +275,3 @@ function classifyTransportError(error: unknown): [MeterFailureKind, string] {
   return ['network', code || 'transport error'];
 }
 
-function errorCode(error: unknown): string {
-  let current: unknown = error;
-  for (let depth = 0; depth < 4 && current && typeof current === 'object'; depth++) {
-    const code = (current as { code?: unknown }).code;
-    if (typeof code === 'string' && code !== 'UND_ERR') return code;
-    current = (current as { cause?: unknown }).cause;
-  }
-  return '';
-}
