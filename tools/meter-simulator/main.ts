@@ -8,7 +8,7 @@
  * and {type:'memoryUsage'} messages (the last answers this process's process.memoryUsage()).
  */
 import { parseArgs as parseNodeArgs } from 'node:util';
-import { Fault, Simulator, SimulatorOptions, startSimulator } from './simulator';
+import { Fault, isNoArgumentKind, Simulator, SimulatorOptions, startSimulator } from './simulator';
 
 export const USAGE = `usage: main.ts [options]
   --ports LIST             meter ports: ranges and comma lists, e.g. 9000-9149,9200 (repeatable)
@@ -83,18 +83,8 @@ export function parseFault(text: string): Fault {
     if (arg !== undefined) throw new UsageError(`fault ${kind} takes no value`);
     return fault;
   };
+  if (isNoArgumentKind(kind)) return noArgument({ kind });
   switch (kind) {
-    case 'healthy':
-    case 'hang':
-    case 'refuse':
-    case 'garbage':
-    case 'endless':
-    case 'cut':
-    case 'html':
-    case 'empty':
-    case 'invalid-utf8':
-    case 'json-array':
-      return noArgument({ kind });
     case 'drip':
       return arg === undefined ? { kind } : { kind, intervalMs: parseInteger(required(), 'drip', 1, 2 ** 31 - 1) };
     case 'huge':

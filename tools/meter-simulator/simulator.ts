@@ -177,6 +177,24 @@ function assertPort(port: number, what: string): void {
   }
 }
 
+/** The faults that carry nothing but their kind (the CLI refuses a value for them). */
+export const NO_ARGUMENT_FAULT_KINDS = [
+  'healthy',
+  'hang',
+  'refuse',
+  'garbage',
+  'endless',
+  'cut',
+  'html',
+  'empty',
+  'invalid-utf8',
+  'json-array',
+] as const;
+
+export function isNoArgumentKind(kind: string): kind is (typeof NO_ARGUMENT_FAULT_KINDS)[number] {
+  return (NO_ARGUMENT_FAULT_KINDS as readonly string[]).includes(kind);
+}
+
 function validateFault(fault: Fault): void {
   switch (fault.kind) {
     case 'slow':
@@ -233,18 +251,8 @@ function validateFault(fault: Fault): void {
         throw new RangeError('long-number: digits must be an integer >= 1');
       }
       return;
-    case 'healthy':
-    case 'hang':
-    case 'refuse':
-    case 'garbage':
-    case 'endless':
-    case 'cut':
-    case 'html':
-    case 'empty':
-    case 'invalid-utf8':
-    case 'json-array':
-      return;
     default:
+      if (isNoArgumentKind(fault.kind)) return;
       throw new TypeError(`unknown fault kind ${(fault as { kind: unknown }).kind}`);
   }
 }
