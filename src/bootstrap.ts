@@ -64,9 +64,10 @@ export function configureApp(app: INestApplication, config: AppConfig): void {
           : 'request body is not valid JSON';
     res.status(status).json(errorBody(status, message));
   });
-  // Bodies class-transformer cannot take, refused before it sees them (each was a 500, found by test/fuzz).
+  // Bodies class-transformer cannot take, refused before it sees them (each was a 500, found by test/fuzz), and
+  // query parameters named after Object.prototype's members.
   express_.use((req: Request, res: Response, next: NextFunction) => {
-    const problem = jsonShapeProblem(req.body);
+    const problem = reservedQueryParameter(req.query) ?? jsonShapeProblem(req.body);
     if (problem === null) return next();
     res.status(400).json(errorBody(400, problem));
   });
@@ -157,7 +158,13 @@ function answerMalformedRequests(server: Server): void {
 }
 
 const MAX_JSON_DEPTH = 32;
-const RESERVED_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+/**
+ * Names no request may use as a property (body) or parameter (query): Object.prototype's own (constructor,
+ * __proto__, hasOwnProperty, ...) and "prototype". class-transformer takes a nested "constructor" for a class and
+ * throws; class-validator's whitelist looks a key up in a plain object, so a key named after a prototype method
+ * ("hasOwnProperty", "isPrototypeOf") passed forbidNonWhitelisted unnoticed (test/fuzz found a 202 for one).
+ */
+const RESERVED_KEYS = new Set([...Object.getOwnPropertyNames(Object.prototype), 'prototype']);
 
 /**
  * Why a parsed JSON body cannot be taken, or null. class-transformer (the ValidationPipe, bulk row checks) recurses
@@ -179,6 +186,13 @@ export function jsonShapeProblem(body: unknown): string | null {
     }
   }
   return null;
+}
+
+/** A query parameter named like an Object.prototype member, as a message, or null. */
+export function reservedQueryParameter(query: unknown): string | null {
+  if (typeof query !== 'object' || query === null) return null;
+  const reserved = Object.keys(query).find((key) => RESERVED_KEYS.has(key));
+  return reserved === undefined ? null : `query parameter "${reserved}" is not allowed`;
 }
 
 export const bootstrapLogger = new Logger('Bootstrap');

@@ -595,6 +595,13 @@ describe('Hostile clients: generated malformed requests on every endpoint (issue
       ['PATCH address null (a TypeError in the address check)', 'PATCH', '/meters/fz-1', '{"address":null}', 'address must'],
       ['PATCH port null', 'PATCH', '/meters/fz-1', '{"port":null}', 'port must be an integer'],
       ['PATCH enabled null', 'PATCH', '/meters/fz-1', '{"enabled":null}', 'enabled must be a boolean'],
+      // A valid scan plus a key named after a prototype method passed class-validator's whitelist (a 202, CI run of
+      // stop 7, seed 1459755892).
+      ['a "hasOwnProperty" key in a valid discovery scan', 'POST', '/discovery', '{"address":"127.0.0.1","port_from":4,"port_to":10,"hasOwnProperty":""}', '"hasOwnProperty"'],
+      ['an "isPrototypeOf" key in a valid create', 'POST', '/meters', '{"meter_id":"fz-new","address":"127.0.0.1","port":1,"isPrototypeOf":1}', '"isPrototypeOf"'],
+      ['a "__lookupGetter__" key in a valid patch', 'PATCH', '/meters/fz-1', '{"name":"x","__lookupGetter__":1}', '"__lookupGetter__"'],
+      ['a "hasOwnProperty" query parameter', 'GET', '/meters?hasOwnProperty=1', undefined, '"hasOwnProperty"'],
+      ['a "propertyIsEnumerable" query parameter on statistics', 'GET', '/meters/fz-1/stats?from=2023-08-12&to=2023-08-12&propertyIsEnumerable=1', undefined, '"propertyIsEnumerable"'],
     ] as const)('answers 400 to %s', async (_name, method, path, body, message) => {
       const before = await databaseSnapshot(t);
       const answer = await send({ family: 'fixed', method, path, headers: json, body });

@@ -1,14 +1,17 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { arch, platform, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
 import {
   EmbeddedPostgresError,
   findFreePort,
   startEmbeddedPostgres,
   type EmbeddedPostgresHandle,
 } from './embedded-postgres';
+
+const execFileAsync = promisify(execFile);
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { Client } = require('pg') as {
@@ -265,20 +268,14 @@ async function runChild(dataDir: string, handlesSigterm: boolean): Promise<{ cod
   }
 }
 
+/** The postgres account's ids (the orphan must run as it, as the embedded server does under root). */
 async function postgresIds(): Promise<{ uid: number; gid: number }> {
-  const ids = await Promise.all(
-    ['-u', '-g'].map(
-      (flag) =>
-        new Promise<number>((resolveId, reject) => {
-          const id = spawn('id', [flag, 'postgres']);
-          let out = '';
-          id.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-          id.once('error', reject);
-          id.once('exit', () => resolveId(Number.parseInt(out, 10)));
-        }),
-    ),
+  // execFile resolves once stdout is closed: waiting for 'exit' alone raced the output and gave NaN (a CI failure).
+  const [uid, gid] = await Promise.all(
+    ['-u', '-g'].map(async (flag) => Number.parseInt((await execFileAsync('id', [flag, 'postgres'])).stdout, 10)),
   );
-  return { uid: ids[0]!, gid: ids[1]! };
+  if (!Number.isInteger(uid) || !Number.isInteger(gid)) throw new Error(`no ids for the postgres account: ${uid}, ${gid}`);
+  return { uid: uid!, gid: gid! };
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
