@@ -182,6 +182,11 @@ describe('Dashboard at / in headless Chromium (issue 6.5)', () => {
       expect(await page.locator('#table-summary').textContent()).toContain('of 2');
 
       await page.selectOption('#filter-state', '');
+      await page.selectOption('#filter-enabled', 'false');
+      await page.waitForFunction(() => document.querySelectorAll('#meters tbody tr[data-meter-id]').length === 1);
+      expect(await rowIds(page)).toEqual(['dash-off']);
+      expect(new URL(page.url()).hash).toBe('#/?enabled=false');
+      await page.selectOption('#filter-enabled', '');
       await page.waitForFunction(() => document.querySelectorAll('#meters tbody tr[data-meter-id]').length > 2);
       await page.fill('#filter-text', 'workshop');
       expect(await rowIds(page)).toEqual(['dash-up']);
@@ -219,6 +224,23 @@ describe('Dashboard at / in headless Chromium (issue 6.5)', () => {
 
   describe('a meter page', () => {
     const period = '?from=2023-08-12&to=2023-08-13&bucket=hour';
+
+    it('opens from the table on the seven days up to the latest reading, per hour', async () => {
+      await page.goto(open.base);
+      await page.click('tr[data-meter-id="dash-up"] a');
+      await page.locator('#consumption-chart[data-points]').waitFor();
+      await page.locator('#current-chart[data-points]').waitFor();
+      expect(new URL(page.url()).hash).toBe('#/meters/dash-up');
+      const latest = (await open.t.http().get('/meters/dash-up').expect(200)).body.latest_reading.taken_at as string;
+      const to = latest.slice(0, 10);
+      const from = new Date(Date.parse(to) - 6 * 86_400_000).toISOString().slice(0, 10);
+      expect(await page.inputValue('#period-from')).toBe(from);
+      expect(await page.inputValue('#period-to')).toBe(to);
+      expect(await page.inputValue('#period-bucket')).toBe('hour');
+      // The seeded history is from 2023: in these seven days there is only the reading of the polling cycle.
+      expect(await page.locator('#consumption-chart').getAttribute('data-points')).toBe('1');
+      expect(await page.locator('#current-chart').getAttribute('data-points')).toBe('1');
+    });
 
     it('draws energy per hour and current over the chosen period', async () => {
       await page.goto(`${open.base}#/meters/dash-up${period}`);
