@@ -127,7 +127,7 @@ export function meterView(container, meterId, query, context) {
       readings.length === 0 ? 'No readings in this period. ' : `${readings.length} readings`,
       cursor ? ` (the newest ${readings.length}: choose a shorter period to see them all)` : '',
       readings.length === 0 ? '' : '. ',
-      apiCall('readings', { from: settings.from, to: settings.to, tz: TIME_ZONE, order: 'desc', limit: PAGE }, id),
+      apiCall('readings', parameters, id),
       ' · ',
       h('a', { href: SWAGGER.history, target: '_blank', rel: 'noopener' }, 'history in the API docs'),
     );
