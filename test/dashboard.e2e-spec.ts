@@ -12,7 +12,7 @@ import { createTestApp, TestApp } from './support/test-app';
  * The dashboard at / (issue 6, item 5), in Debian's headless Chromium driven by playwright-core (no browser
  * download): the real app on a real database, meters read from the simulator by a real polling cycle, readings
  * seeded for the charts. Chromium missing is a failure, never a skip: `npm test` installs it first
- * (tools/ensure-chromium.sh).
+ * (test/setup/ensure-chromium.sh).
  */
 
 // The globals of the functions that run inside the page (page.evaluate, waitForFunction). Declared here, in this
@@ -89,7 +89,7 @@ describe('Dashboard at / in headless Chromium (issue 6.5)', () => {
 
   beforeAll(async () => {
     if (!existsSync(CHROMIUM)) {
-      throw new Error(`Chromium is not at ${CHROMIUM}: run \`sh tools/ensure-chromium.sh\` (as root it installs Debian's chromium), or set CHROMIUM_PATH`);
+      throw new Error(`Chromium is not at ${CHROMIUM}: run \`sh test/setup/ensure-chromium.sh\` (as root it installs Debian's chromium), or set CHROMIUM_PATH`);
     }
     [open, locked] = await Promise.all([listening('dash'), listening('dash_key', { API_KEY: KEY })]);
     const db = open.t.dataSource;
