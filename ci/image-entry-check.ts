@@ -16,6 +16,7 @@
  *              and simulator command run in the image; CMD starts, the HEALTHCHECK command succeeds, every
  *              migration is applied, seeded meters are read from the simulator, the one-shot
  *              `node dist/tools/migrate.js` finds nothing to do, SIGTERM ends the service and the simulator, exit 0.
+ *              In every scenario that serves, the dashboard at / and every file it loads answer 200.
  *   one-shot   another fresh database: `node dist/tools/migrate.js` alone applies every migration and exits 0.
  *   alone      no DATABASE_URL: the embedded PostgreSQL in the image's data directory, run as the image's non-root
  *              user (PostgreSQL refuses root); healthy, migrated, SIGTERM exit 0, the server gone; then a restart
@@ -291,23 +292,44 @@ async function freePort(): Promise<number> {
   });
 }
 
-function getJson(port: number, path: string): Promise<{ status: number; body: unknown }> {
+async function getJson(port: number, path: string): Promise<{ status: number; body: unknown }> {
+  const { status, text } = await getText(port, path);
+  return { status, body: JSON.parse(text) as unknown };
+}
+
+function getText(port: number, path: string): Promise<{ status: number; type: string; text: string }> {
   return new Promise((done, reject) => {
     const req = request({ host: '127.0.0.1', port, path, timeout: 5000 }, (response) => {
       let text = '';
       response.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
-      response.on('end', () => {
-        try {
-          done({ status: response.statusCode ?? 0, body: JSON.parse(text) as unknown });
-        } catch (error) {
-          reject(error instanceof Error ? error : new Error(String(error)));
-        }
-      });
+      response.on('end', () => done({ status: response.statusCode ?? 0, type: String(response.headers['content-type'] ?? ''), text }));
     });
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', reject);
     req.end();
   });
+}
+
+/**
+ * The dashboard at / comes with the image: its page, every script and stylesheet the page and its modules load
+ * (its own files in dist/, the chart library from the production node_modules).
+ */
+async function checkDashboard(port: number): Promise<string> {
+  const page = await getText(port, '/');
+  if (page.status !== 200 || !page.type.startsWith('text/html')) fail(`GET / answered ${page.status} ${page.type}`);
+  const files = new Set<string>();
+  const queue = [...page.text.matchAll(/(?:src|href)="([^"#:]+\.(?:js|css))"/g)].map((match) => `/${match[1]}`);
+  while (queue.length > 0) {
+    const path = queue.shift()!;
+    if (files.has(path)) continue;
+    files.add(path);
+    const file = await getText(port, path);
+    if (file.status !== 200 || file.text.length === 0) fail(`GET ${path} (the dashboard) answered ${file.status}`);
+    // ES module imports of the dashboard's own modules ('./x.js'), relative to the page at /.
+    for (const match of file.text.matchAll(/^import [^'"]*'\.\/([^']+)';$/gm)) queue.push(`/${match[1]}`);
+  }
+  if (!files.has('/vendor/uPlot.esm.js')) fail(`the dashboard did not load its chart library (loaded: ${[...files].join(', ')})`);
+  return `GET / and its ${files.size} files: 200`;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -387,6 +409,7 @@ async function serve(env: NodeJS.ProcessEnv, label: string): Promise<Running> {
   if (health.status !== 200 || body.status !== 'ok' || body.database !== true) {
     fail(`GET /health answered ${health.status} ${JSON.stringify(health.body)}`);
   }
+  log(`${label}: dashboard: ${await checkDashboard(Number(env.PORT))}`);
   return current;
 }
 

@@ -11,6 +11,7 @@ import { AccessControl, challenge, routeAccess } from './common/access-control';
 import { AllExceptionsFilter, errorBody } from './common/http-exception.filter';
 import { API_KEY_SCHEME, BEARER_SCHEME, documentAccess } from './common/openapi-access';
 import { AppConfig } from './config/app-config';
+import { dashboard } from './dashboard/dashboard';
 
 /**
  * Builds the application exactly as it serves: used by main.ts and by the e2e tests, so that both see the same
@@ -44,6 +45,9 @@ export function configureApp(app: INestApplication, config: AppConfig): void {
       res.status(401).json(errorBody(401, message));
     });
   }
+  // The dashboard's static files (GET and HEAD, always open: they hold no data, the page asks for the key when
+  // the API wants one); any other path falls through to the API's routes and its JSON 404.
+  express_.use(dashboard());
   // Bodies are JSON (or nothing). Parse errors are answered here with the API's error shape: they happen before
   // any route, where Nest's filters cannot see them.
   // Bulk registration carries tens of thousands of rows, as JSON or CSV: a larger limit for that route only.

@@ -386,11 +386,12 @@ const fuzzRequest: fc.Arbitrary<FuzzRequest> = fc.oneof(
   // GET /health, GET /metrics (with junk queries and bodies)
   fc.tuple(slash, query, bodyFor(junkValue, BODY_LIMIT)).map(([s, q, b]) => request('GET /health', 'GET', withQuery(`/health${s}`, q), b)),
   fc.tuple(slash, query, bodyFor(junkValue, BODY_LIMIT)).map(([s, q, b]) => request('GET /metrics', 'GET', withQuery(`/metrics${s}`, q), b)),
-  // Wrong methods, unknown paths, path tricks around the real routes
+  // Wrong methods, unknown paths, path tricks around the real routes and the dashboard's files (served at /: a path
+  // that is not one of its files must still be the API's JSON 404, a traversal must find nothing)
   fc
     .tuple(
       fc.constantFrom<Method>('GET', 'POST', 'PATCH', 'DELETE', ...METHODS_ELSEWHERE),
-      fc.constantFrom('/meters', '/meters/fz-1', '/meters/fz-1/data', '/meters/fz-1/stats', '/discovery', '/health', '/metrics', ''),
+      fc.constantFrom('/meters', '/meters/fz-1', '/meters/fz-1/data', '/meters/fz-1/stats', '/discovery', '/health', '/metrics', '', '/vendor', '/index.html'),
       fc.array(fc.oneof(idSegment, fc.constantFrom(...RAW_SEGMENTS)), { minLength: 1, maxLength: 3 }),
       bodyFor(junkValue, BODY_LIMIT),
     )
