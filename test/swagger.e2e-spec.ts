@@ -6,6 +6,7 @@ interface Schema {
   format?: string;
   $ref?: string;
   allOf?: Schema[];
+  anyOf?: Schema[];
   oneOf?: Schema[];
   items?: Schema;
   properties?: Record<string, Schema>;
@@ -221,7 +222,8 @@ describe('Swagger UI and the OpenAPI document (SPEC 8)', () => {
           const refersToSchema =
             property.$ref !== undefined ||
             property.items?.$ref !== undefined ||
-            property.allOf?.some((part) => part.$ref) === true;
+            property.allOf?.some((part) => part.$ref) === true ||
+            property.anyOf?.some((part) => part.$ref) === true;
           const typed =
             refersToSchema || property.oneOf !== undefined || (property.type !== undefined && property.type !== 'object');
           const explained = refersToSchema || property.description !== undefined || property.example !== undefined;
