@@ -202,7 +202,9 @@ async function main(): Promise<void> {
       ]);
       console.log(`  ${scenario.name}: done (load ${load()})`);
     }
-    console.log(`\n${connections} connections, ${warmup} s warm-up then ${duration} s measured per endpoint; autocannon in this process`);
+    console.log(
+      `\n${connections} connections, ${warmup} s warm-up then ${duration} s measured per endpoint; autocannon in this process`,
+    );
     console.log(table(rows));
     console.log(`load average (1, 5, 15 min) at the end: ${load()}`);
     finished = true;

@@ -1,5 +1,6 @@
 import { Body, Controller, Delete, Get, Headers, HttpCode, Patch, Post, Query } from '@nestjs/common';
 import {
+  ApiBody,
   ApiCreatedResponse,
   ApiNoContentResponse,
   ApiOkResponse,
@@ -36,6 +37,16 @@ export class MetersController {
     description:
       'The address must be an IP literal inside METER_ALLOWED_NETWORKS (400 otherwise). The meter is polled from ' +
       'the next cycle on, unless enabled is false. Concurrent identical requests: one 201, the others 409.',
+  })
+  @ApiBody({
+    type: CreateMeterDto,
+    examples: {
+      minimal: { summary: 'Id, address and port', value: { meter_id: '345631237', address: '127.0.0.1', port: 9000 } },
+      full: {
+        summary: 'With a name, not polled yet',
+        value: { meter_id: '345631237', address: '192.168.1.20', port: 80, name: 'Workshop main feed', enabled: false },
+      },
+    },
   })
   @ApiCreatedResponse({ type: MeterResponseDto, description: 'Registered; not polled yet', example: NEW_METER_EXAMPLE })
   @ApiErrors(
@@ -130,11 +141,22 @@ export class MetersController {
     description: 'Only the fields given change, with the same rules as on registration; name: null removes the name.',
   })
   @ApiMeterIdParam()
+  @ApiBody({
+    type: UpdateMeterDto,
+    examples: {
+      stop: { summary: 'Stop polling, keep the history', value: { enabled: false } },
+      move: { summary: 'New address and port, name removed', value: { address: '192.168.1.21', port: 8080, name: null } },
+    },
+  })
   @ApiOkResponse({ type: MeterResponseDto, description: 'The meter as changed', example: { ...METER_EXAMPLE, enabled: false } })
   @ApiErrors(
     { status: 400, message: 'nothing to change: give at least one of address, port, name, enabled' },
     404,
-    { status: 409, description: 'Another meter is registered at that address and port', message: 'another meter is already registered at 127.0.0.1 port 9001' },
+    {
+      status: 409,
+      description: 'Another meter is registered at that address and port',
+      message: 'another meter is already registered at 127.0.0.1 port 9001',
+    },
     503,
   )
   async update(@MeterIdParam() meterId: string, @Body() body: UpdateMeterDto): Promise<MeterResponseDto> {

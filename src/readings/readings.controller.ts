@@ -44,7 +44,11 @@ export class ReadingsController {
   })
   @ApiOkResponse({ type: StatsResponseDto, description: 'The figures of the period', example: STATS_EXAMPLE })
   @ApiErrors(
-    { status: 400, description: 'A bound is missing or malformed, start is after end, tz or bucket is unknown', message: 'end_date "31-02-2023" is not a real calendar date' },
+    {
+      status: 400,
+      description: 'A bound is missing or malformed, start is after end, tz or bucket is unknown',
+      message: 'end_date "31-02-2023" is not a real calendar date',
+    },
     404,
     503,
   )
@@ -72,14 +76,20 @@ export class ReadingsController {
     content: {
       'application/json': { schema: { $ref: getSchemaPath(ReadingsPageDto) }, example: READINGS_PAGE_EXAMPLE },
       'text/csv': {
-        schema: {
-          type: 'string',
-          example: `${CSV_HEADER}\n1000,2023-08-12T00:00:31.000Z,37,44325\n1000,2023-08-12T00:01:31.000Z,36.5,44325.61\n`,
-        },
+        schema: { type: 'string' },
+        example: `${CSV_HEADER}\n1000,2023-08-12T00:00:31.000Z,37,44325\n1000,2023-08-12T00:01:31.000Z,36.5,44325.61\n`,
       },
     },
   })
-  @ApiErrors({ status: 400, description: 'A bound, tz, limit, order, format or cursor is malformed', message: 'limit must be an integer from 1 to 10000' }, 404, 503)
+  @ApiErrors(
+    {
+      status: 400,
+      description: 'A bound, tz, limit, order, format or cursor is malformed',
+      message: 'limit must be an integer from 1 to 10000',
+    },
+    404,
+    503,
+  )
   async history(
     @MeterIdParam() meterId: string,
     @Query() query: HistoryQueryDto,

@@ -2,7 +2,11 @@ import { ApiProperty } from '@nestjs/swagger';
 
 export class BulkRefusedRowDto {
   /** Position of the row in the request, from 0 (CSV: data rows after the header). */
-  @ApiProperty({ type: 'integer', description: 'Position of the row in the request, from 0 (CSV: data rows after the header)', example: 3 })
+  @ApiProperty({
+    type: 'integer',
+    description: 'Position of the row in the request, from 0 (CSV: data rows after the header)',
+    example: 3,
+  })
   row: number;
   @ApiProperty({ type: String, nullable: true, description: 'The row\'s meter_id, when it has a readable one', example: '1003' })
   meter_id: string | null;

@@ -12,7 +12,11 @@ export class LiveReadingDto {
   @ApiProperty({ description: 'Cumulative energy counter in kWh (the meter\'s "kW" field)', example: 44325 })
   energy_kwh: number;
   /** The service's clock when the answer arrived (UTC). */
-  @ApiProperty({ description: "The service's clock when the answer arrived (UTC)", format: 'date-time', example: '2026-12-03T10:00:00.000Z' })
+  @ApiProperty({
+    description: "The service's clock when the answer arrived (UTC)",
+    format: 'date-time',
+    example: '2026-12-03T10:00:00.000Z',
+  })
   taken_at: string;
 }
 
