@@ -9,7 +9,7 @@ import type { Duplex } from 'node:stream';
 import { AppModule } from './app.module';
 import { AccessControl, challenge, routeAccess } from './common/access-control';
 import { AllExceptionsFilter, errorBody } from './common/http-exception.filter';
-import { documentCommonResponses } from './common/api-errors';
+import { documentCommonResponses } from './common/openapi-document';
 import { API_KEY_SCHEME, BEARER_SCHEME, documentAccess } from './common/openapi-access';
 import { AppConfig } from './config/app-config';
 

@@ -1,5 +1,5 @@
 import { applyDecorators } from '@nestjs/common';
-import { ApiProperty, ApiResponse, type OpenAPIObject } from '@nestjs/swagger';
+import { ApiProperty, ApiResponse } from '@nestjs/swagger';
 import { STATUS_CODES } from 'node:http';
 
 /** The one error shape (see AllExceptionsFilter), documented once. */
@@ -84,56 +84,4 @@ export function ApiErrors(...errors: Array<number | ApiErrorOverride>): MethodDe
       });
     }),
   );
-}
-
-/** A schema or a reference, as @nestjs/swagger types them (its interfaces are not exported). */
-type SchemaOrReference = NonNullable<NonNullable<OpenAPIObject['components']>['schemas']>[string];
-
-const METHODS = ['get', 'put', 'post', 'patch', 'delete', 'head', 'options'] as const;
-
-/**
- * What every route answers whatever its controller does, written into the document after it is built (as
- * documentAccess does for 401 and 429): the middleware in configureApp refuses a query parameter named after an
- * Object.prototype member and a body that is not JSON (400), a body over the limit (413) and an unreadable
- * charset or encoding (415) before any controller runs. 413 and 415 are listed where a body is taken.
- *
- * Every schema of the API is closed: request bodies by the ValidationPipe's forbidNonWhitelisted, responses by
- * their mappers. Saying so (additionalProperties: false) lets clients and the contract test rely on it.
- */
-export function documentCommonResponses(document: OpenAPIObject): OpenAPIObject {
-  for (const item of Object.values(document.paths)) {
-    for (const method of METHODS) {
-      const operation = item[method];
-      if (!operation) continue;
-      operation.responses['400'] ??= errorResponse(400, {
-        description:
-          'A query parameter named after an Object.prototype member (constructor, __proto__, ...), or a body ' +
-          'that is not valid JSON',
-        message: 'query parameter "constructor" is not allowed',
-      });
-      if (operation.requestBody) {
-        operation.responses['413'] ??= errorResponse(413);
-        operation.responses['415'] ??= errorResponse(415);
-      }
-    }
-  }
-  for (const schema of Object.values(document.components?.schemas ?? {})) {
-    if (!('properties' in schema) || !schema.properties) continue;
-    schema.additionalProperties ??= false;
-    for (const [name, property] of Object.entries(schema.properties)) {
-      schema.properties[name] = nullableReference(property);
-    }
-  }
-  return document;
-}
-
-/**
- * `nullable` only applies to the `type` beside it (OpenAPI 3.0.3), so the plugin's `{nullable, type: object,
- * allOf: [$ref]}` still demands an object: null fails the $ref'd schema. Spelt the way 3.0 can say it: the
- * reference, or null.
- */
-function nullableReference(property: SchemaOrReference): SchemaOrReference {
-  if (!('nullable' in property) || property.nullable !== true || property.allOf?.length !== 1) return property;
-  const { allOf, ...rest } = property;
-  return { ...rest, type: 'object', anyOf: [allOf[0], { type: 'object', nullable: true, enum: [null] }] };
 }
