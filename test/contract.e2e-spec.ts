@@ -116,6 +116,10 @@ describe('Contract: every operation answers as /docs-json documents it', () => {
     if (!operation) return [`${method} ${path} is not in the document`];
     const documented = operation.responses[String(response.status)];
     if (!documented) return [`status ${response.status} is not documented`];
+    const headers = Object.keys(documented.headers ?? {})
+      .filter((name) => response.headers[name.toLowerCase()] === undefined)
+      .map((name) => `documented header ${name} is missing`);
+    if (headers.length > 0) return headers;
     if (!documented.content) {
       return response.text ? [`the document gives no body for ${response.status}, the answer has one`] : [];
     }

@@ -6,7 +6,10 @@ export interface OpenApiDocument {
   components: { schemas: Record<string, unknown> };
 }
 export interface OpenApiOperation {
-  responses: Record<string, { description?: string; content?: Record<string, { schema?: unknown }> }>;
+  responses: Record<
+    string,
+    { description?: string; headers?: Record<string, unknown>; content?: Record<string, { schema?: unknown }> }
+  >;
 }
 
 export const HTTP_METHODS = ['get', 'put', 'post', 'patch', 'delete', 'head', 'options'];
