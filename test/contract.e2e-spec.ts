@@ -3,11 +3,7 @@ import { Simulator, startSimulator } from '../tools/meter-simulator/simulator';
 import { previewDocument } from '../tools/openapi-document';
 import { createTestDatabase, TestDatabase } from './setup/test-database';
 import { insertMeter, insertReadings } from './support/factories';
-import {
-  documentedOperations,
-  OpenApiDocument,
-  SchemaValidator,
-} from './support/openapi-contract';
+import { documentedOperations, OpenApiDocument, SchemaValidator } from './support/openapi-contract';
 import { freePorts } from './support/ports';
 import { startTcpProxy, TcpProxy } from './support/tcp-proxy';
 import { createTestApp, TestApp } from './support/test-app';
@@ -32,6 +28,7 @@ const ENV = {
 /** Over both body limits above. */
 const OVERSIZED_BODY = JSON.stringify({ padding: 'x'.repeat(16 * 1024) });
 
+/** The methods the API uses (a new one in the document fails at `t.http()[method]`, loudly). */
 type Method = 'get' | 'post' | 'patch' | 'delete';
 interface Call {
   /** Send the API key (default true). */
