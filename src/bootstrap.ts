@@ -9,6 +9,7 @@ import type { Duplex } from 'node:stream';
 import { AppModule } from './app.module';
 import { AccessControl, challenge, routeAccess } from './common/access-control';
 import { AllExceptionsFilter, errorBody } from './common/http-exception.filter';
+import { documentCommonResponses } from './common/openapi-document';
 import { API_KEY_SCHEME, BEARER_SCHEME, documentAccess } from './common/openapi-access';
 import { AppConfig } from './config/app-config';
 import { dashboard } from './dashboard/dashboard';
@@ -100,6 +101,8 @@ export function configureApp(app: INestApplication, config: AppConfig): void {
           'and per client (429 with Retry-After).',
       )
       .setVersion('0.1.0')
+      // Relative: the API is where the document is served, whatever host and port that is.
+      .addServer('/', 'This service')
       .addApiKey(
         { type: 'apiKey', in: 'header', name: 'X-API-Key', description: 'The API_KEY the service runs with' },
         API_KEY_SCHEME,
@@ -111,6 +114,7 @@ export function configureApp(app: INestApplication, config: AppConfig): void {
       .build(),
   );
   documentAccess(document);
+  documentCommonResponses(document);
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json' });
 }
 

@@ -6,6 +6,7 @@ interface Schema {
   format?: string;
   $ref?: string;
   allOf?: Schema[];
+  anyOf?: Schema[];
   oneOf?: Schema[];
   items?: Schema;
   properties?: Record<string, Schema>;
@@ -22,11 +23,16 @@ interface Parameter {
   example?: unknown;
   schema?: Schema;
 }
+interface MediaType {
+  schema?: Schema;
+  example?: unknown;
+  examples?: unknown;
+}
 interface Operation {
   summary?: string;
   parameters?: Parameter[];
-  requestBody?: { content?: Record<string, { schema?: Schema }> };
-  responses: Record<string, { description?: string; content?: Record<string, { schema?: Schema }> }>;
+  requestBody?: { content?: Record<string, MediaType> };
+  responses: Record<string, { description?: string; content?: Record<string, MediaType> }>;
 }
 interface OpenApiDocument {
   openapi: string;
@@ -221,7 +227,8 @@ describe('Swagger UI and the OpenAPI document (SPEC 8)', () => {
           const refersToSchema =
             property.$ref !== undefined ||
             property.items?.$ref !== undefined ||
-            property.allOf?.some((part) => part.$ref) === true;
+            property.allOf?.some((part) => part.$ref) === true ||
+            property.anyOf?.some((part) => part.$ref) === true;
           const typed =
             refersToSchema || property.oneOf !== undefined || (property.type !== undefined && property.type !== 'object');
           const explained = refersToSchema || property.description !== undefined || property.example !== undefined;
@@ -230,6 +237,22 @@ describe('Swagger UI and the OpenAPI document (SPEC 8)', () => {
         }
       }
       expect(problems).toEqual([]);
+    });
+
+    it('gives every JSON request body, success and error response an example', () => {
+      const missing: string[] = [];
+      for (const [method, path, operation] of operations()) {
+        const bodies: Array<[string, MediaType | undefined]> = [
+          ['request', operation.requestBody?.content?.['application/json']],
+          ...Object.entries(operation.responses)
+            .map(([status, response]): [string, MediaType | undefined] => [status, response.content?.['application/json']])
+            .filter(([status, json]) => status.startsWith('2') || json?.schema?.$ref === ERROR_SCHEMA_REF),
+        ];
+        for (const [what, json] of bodies) {
+          if (json && json.example === undefined && json.examples === undefined) missing.push(`${method} ${path} ${what}`);
+        }
+      }
+      expect(missing).toEqual([]);
     });
 
     it('gives every parameter a type and a description or an example', () => {

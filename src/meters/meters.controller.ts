@@ -1,7 +1,6 @@
 import { Body, Controller, Delete, Get, Headers, HttpCode, Patch, Post, Query } from '@nestjs/common';
 import {
   ApiBody,
-  ApiConsumes,
   ApiCreatedResponse,
   ApiNoContentResponse,
   ApiOkResponse,
@@ -14,12 +13,14 @@ import { csvRecords, CsvError } from '../common/csv';
 import { InvalidInputError } from '../common/errors';
 import { BulkResultDto } from './dto/bulk.dto';
 import { ApiErrors } from '../common/api-errors';
-import { ApiMeterIdParam, MeterIdParam } from '../common/meter-id';
+import { ApiMeterIdParam, METER_ID_400, MeterIdParam } from '../common/meter-id';
 import {
   CreateMeterDto,
   ListMetersQueryDto,
   MeterListResponseDto,
+  METER_EXAMPLE,
   MeterResponseDto,
+  NEW_METER_EXAMPLE,
   toMeterResponse,
   UpdateMeterDto,
 } from './dto/meter.dto';
@@ -31,9 +32,28 @@ export class MetersController {
   constructor(private readonly meters: MetersService) {}
 
   @Post()
-  @ApiOperation({ summary: 'Register a meter' })
-  @ApiCreatedResponse({ type: MeterResponseDto })
-  @ApiErrors(400, 409, 413)
+  @ApiOperation({
+    summary: 'Register a meter',
+    description:
+      'The address must be an IP literal inside METER_ALLOWED_NETWORKS (400 otherwise). The meter is polled from ' +
+      'the next cycle on, unless enabled is false. Concurrent identical requests: one 201, the others 409.',
+  })
+  @ApiBody({
+    type: CreateMeterDto,
+    examples: {
+      minimal: { summary: 'Id, address and port', value: { meter_id: '345631237', address: '127.0.0.1', port: 9000 } },
+      full: {
+        summary: 'With a name, not polled yet',
+        value: { meter_id: '345631237', address: '192.168.1.20', port: 80, name: 'Workshop main feed', enabled: false },
+      },
+    },
+  })
+  @ApiCreatedResponse({ type: MeterResponseDto, description: 'Registered; not polled yet', example: NEW_METER_EXAMPLE })
+  @ApiErrors(
+    { status: 400, message: ['address 10.1.2.3 is outside METER_ALLOWED_NETWORKS'] },
+    409,
+    503,
+  )
   async create(@Body() body: CreateMeterDto): Promise<MeterResponseDto> {
     const meter = await this.meters.create({
       meterId: body.meter_id,
@@ -53,26 +73,54 @@ export class MetersController {
       'Each row is validated like POST /meters; refused rows (bad field, taken id or address, duplicate in the ' +
       'request) are listed with their reasons and never block the others. CSV: a header line naming the columns ' +
       'meter_id,address,port[,name,enabled]; port is read as an integer, enabled as true/false.',
-  })
-  @ApiExtraModels(CreateMeterDto)
-  @ApiConsumes('application/json', 'text/csv')
-  @ApiBody({
-    schema: { type: 'array', items: { $ref: getSchemaPath(CreateMeterDto) } },
-    examples: {
-      json: { value: [{ meter_id: '9000', address: '127.0.0.1', port: 9000 }] },
-      csv: { value: 'meter_id,address,port\n9000,127.0.0.1,9000\n9001,127.0.0.1,9001\n' },
+    requestBody: {
+      required: true,
+      content: {
+        'application/json': {
+          schema: { type: 'array', items: { $ref: getSchemaPath(CreateMeterDto) } },
+          example: [
+            { meter_id: '9000', address: '127.0.0.1', port: 9000 },
+            { meter_id: '9001', address: '127.0.0.1', port: 9001, name: 'Workshop', enabled: false },
+          ],
+        },
+        'text/csv': {
+          schema: { type: 'string' },
+          example: 'meter_id,address,port,name,enabled\n9000,127.0.0.1,9000,,\n9001,127.0.0.1,9001,Workshop,false\n',
+        },
+      },
     },
   })
-  @ApiOkResponse({ type: BulkResultDto })
-  @ApiErrors(400, 413)
+  @ApiExtraModels(CreateMeterDto)
+  @ApiOkResponse({
+    type: BulkResultDto,
+    description: 'Which rows were registered and which were refused, and why',
+    example: {
+      created_count: 1,
+      refused_count: 1,
+      created: ['9000'],
+      refused: [{ row: 1, meter_id: '9001', reasons: ['meter "9001" already exists'] }],
+    },
+  })
+  @ApiErrors(
+    { status: 400, message: 'body must be a JSON array of meters (or text/csv with a header line)' },
+    { status: 413, description: 'Request body larger than HTTP_BULK_BODY_LIMIT_BYTES (default 32 MiB)' },
+    503,
+  )
   bulk(@Body() body: unknown, @Headers('content-type') contentType: string | undefined): Promise<BulkResultDto> {
     return this.meters.bulkCreate(bulkRows(body, contentType));
   }
 
   @Get()
-  @ApiOperation({ summary: 'List meters, filtered by health state or enabled, paginated by limit and offset' })
-  @ApiOkResponse({ type: MeterListResponseDto })
-  @ApiErrors(400)
+  @ApiOperation({
+    summary: 'List meters, filtered by health state or enabled, paginated by limit and offset',
+    description: 'In meter_id order; `total` counts every meter that matches the filter.',
+  })
+  @ApiOkResponse({
+    type: MeterListResponseDto,
+    description: 'One page of meters',
+    example: { items: [METER_EXAMPLE], total: 150, limit: 1, offset: 0 },
+  })
+  @ApiErrors({ status: 400, message: 'state must be one of unknown, up, down' }, 503)
   async list(@Query() query: ListMetersQueryDto): Promise<MeterListResponseDto> {
     const { items, total } = await this.meters.list(query);
     return { items: items.map(toMeterResponse), total, limit: query.limit, offset: query.offset };
@@ -81,17 +129,36 @@ export class MetersController {
   @Get(':meterId')
   @ApiOperation({ summary: 'One meter with its health and latest reading' })
   @ApiMeterIdParam()
-  @ApiOkResponse({ type: MeterResponseDto })
-  @ApiErrors(400, 404)
+  @ApiOkResponse({ type: MeterResponseDto, description: 'The meter', example: METER_EXAMPLE })
+  @ApiErrors(METER_ID_400, 404, 503)
   async get(@MeterIdParam() meterId: string): Promise<MeterResponseDto> {
     return toMeterResponse(await this.meters.get(meterId));
   }
 
   @Patch(':meterId')
-  @ApiOperation({ summary: 'Change address, port, name or enabled (enabled=false stops polling, keeps history)' })
+  @ApiOperation({
+    summary: 'Change address, port, name or enabled (enabled=false stops polling, keeps history)',
+    description: 'Only the fields given change, with the same rules as on registration; name: null removes the name.',
+  })
   @ApiMeterIdParam()
-  @ApiOkResponse({ type: MeterResponseDto })
-  @ApiErrors(400, 404, 409, 413)
+  @ApiBody({
+    type: UpdateMeterDto,
+    examples: {
+      stop: { summary: 'Stop polling, keep the history', value: { enabled: false } },
+      move: { summary: 'New address and port, name removed', value: { address: '192.168.1.21', port: 8080, name: null } },
+    },
+  })
+  @ApiOkResponse({ type: MeterResponseDto, description: 'The meter as changed', example: { ...METER_EXAMPLE, enabled: false } })
+  @ApiErrors(
+    { status: 400, message: 'nothing to change: give at least one of address, port, name, enabled' },
+    404,
+    {
+      status: 409,
+      description: 'Another meter is registered at that address and port',
+      message: 'another meter is already registered at 127.0.0.1 port 9001',
+    },
+    503,
+  )
   async update(@MeterIdParam() meterId: string, @Body() body: UpdateMeterDto): Promise<MeterResponseDto> {
     const meter = await this.meters.update(meterId, {
       address: body.address,
@@ -107,7 +174,7 @@ export class MetersController {
   @ApiOperation({ summary: 'Remove a meter and all its readings' })
   @ApiMeterIdParam()
   @ApiNoContentResponse({ description: 'Removed, with its readings' })
-  @ApiErrors(400, 404)
+  @ApiErrors(METER_ID_400, 404, 503)
   async remove(@MeterIdParam() meterId: string): Promise<void> {
     await this.meters.remove(meterId);
   }

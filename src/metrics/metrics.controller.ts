@@ -16,7 +16,13 @@ export class MetricsController {
   @Header('content-type', 'text/plain; version=0.0.4; charset=utf-8')
   @ApiOperation({ summary: 'Prometheus metrics: polls by outcome, durations, skipped ticks, meters by state, writes' })
   @ApiProduces('text/plain')
-  @ApiOkResponse({ description: 'Prometheus text exposition format', schema: { type: 'string' } })
+  @ApiOkResponse({
+    description: 'Prometheus text exposition format (version 0.0.4)',
+    schema: { type: 'string' },
+    example:
+      '# HELP meters Registered meters by health state\n# TYPE meters gauge\n' +
+      'meters{state="unknown"} 0\nmeters{state="up"} 148\nmeters{state="down"} 2\n',
+  })
   async scrape(): Promise<string> {
     const counts = await this.meters.countByState().catch(() => null);
     if (counts) for (const state of HEALTH_STATES) this.metrics.metersByState.set({ state }, counts[state]);

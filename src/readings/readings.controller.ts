@@ -12,8 +12,8 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ApiErrors } from '../common/api-errors';
 import { ApiMeterIdParam, MeterIdParam } from '../common/meter-id';
-import { CSV_HEADER, HISTORY_MAX_LIMIT, HistoryQueryDto, ReadingsPageDto } from './dto/history.dto';
-import { StatsQueryDto, StatsResponseDto } from './dto/stats.dto';
+import { CSV_HEADER, HISTORY_MAX_LIMIT, HistoryQueryDto, READINGS_PAGE_EXAMPLE, ReadingsPageDto } from './dto/history.dto';
+import { STATS_EXAMPLE, StatsQueryDto, StatsResponseDto } from './dto/stats.dto';
 import { ReadingsService } from './readings.service';
 import { StatsRequest, StatsService } from './stats.service';
 
@@ -36,9 +36,22 @@ export class ReadingsController {
       'series cut at local edges in `tz`, whose figures add up exactly to the period\'s.',
   })
   @ApiMeterIdParam()
-  @ApiBody({ type: StatsQueryDto, required: false })
-  @ApiOkResponse({ type: StatsResponseDto })
-  @ApiErrors(400, 404)
+  @ApiBody({
+    type: StatsQueryDto,
+    required: false,
+    description: "The seed's form: the same parameters as a JSON body (the query string wins)",
+    examples: { period: { summary: 'Three whole days', value: { start_date: '12-08-2023', end_date: '14-08-2023' } } },
+  })
+  @ApiOkResponse({ type: StatsResponseDto, description: 'The figures of the period', example: STATS_EXAMPLE })
+  @ApiErrors(
+    {
+      status: 400,
+      description: 'A bound is missing or malformed, start is after end, tz or bucket is unknown',
+      message: 'end_date "31-02-2023" is not a real calendar date',
+    },
+    404,
+    503,
+  )
   stats(
     @MeterIdParam() meterId: string,
     @Query() query: StatsQueryDto,
@@ -61,16 +74,22 @@ export class ReadingsController {
   @ApiOkResponse({
     description: 'A page of readings (JSON), or the rows as CSV',
     content: {
-      'application/json': { schema: { $ref: getSchemaPath(ReadingsPageDto) } },
+      'application/json': { schema: { $ref: getSchemaPath(ReadingsPageDto) }, example: READINGS_PAGE_EXAMPLE },
       'text/csv': {
-        schema: {
-          type: 'string',
-          example: `${CSV_HEADER}\n1000,2023-08-12T00:00:31.000Z,37,44325\n1000,2023-08-12T00:01:31.000Z,36.5,44325.61\n`,
-        },
+        schema: { type: 'string' },
+        example: `${CSV_HEADER}\n1000,2023-08-12T00:00:31.000Z,37,44325\n1000,2023-08-12T00:01:31.000Z,36.5,44325.61\n`,
       },
     },
   })
-  @ApiErrors(400, 404)
+  @ApiErrors(
+    {
+      status: 400,
+      description: 'A bound, tz, limit, order, format or cursor is malformed',
+      message: 'limit must be an integer from 1 to 10000',
+    },
+    404,
+    503,
+  )
   async history(
     @MeterIdParam() meterId: string,
     @Query() query: HistoryQueryDto,

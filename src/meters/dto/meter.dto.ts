@@ -164,9 +164,9 @@ export class MeterHealthDto {
   /** Why the last failed poll failed (kept until the next failure). */
   @ApiProperty({ type: String, nullable: true, example: 'timeout: no complete answer within 5000 ms' })
   last_error: string | null;
-  @ApiProperty({ example: 0 })
+  @ApiProperty({ type: 'integer', description: 'Failed polls since the last successful one', example: 0 })
   consecutive_failures: number;
-  @ApiProperty({ type: Number, nullable: true, example: 12 })
+  @ApiProperty({ type: 'integer', nullable: true, description: 'How long the last poll took; null before the first', example: 12 })
   last_poll_duration_ms: number | null;
 }
 
@@ -186,13 +186,13 @@ export class MeterResponseDto {
   name: string | null;
   @ApiProperty({ example: '127.0.0.1' })
   address: string;
-  @ApiProperty({ example: 9000 })
+  @ApiProperty({ type: 'integer', example: 9000 })
   port: number;
   @ApiProperty({ description: 'Whether the scheduler polls it', example: true })
   enabled: boolean;
-  @ApiProperty()
+  @ApiProperty({ type: MeterHealthDto, description: 'Health of its polling (SPEC 4.4)' })
   health: MeterHealthDto;
-  @ApiProperty({ type: LatestReadingDto, nullable: true })
+  @ApiProperty({ type: LatestReadingDto, nullable: true, description: 'Its newest reading; null before the first' })
   latest_reading: LatestReadingDto | null;
   @ApiProperty({ format: 'date-time', example: '2026-12-01T08:00:00.000Z' })
   created_at: string;
@@ -204,13 +204,47 @@ export class MeterListResponseDto {
   @ApiProperty({ type: [MeterResponseDto] })
   items: MeterResponseDto[];
   /** How many meters match the filter in all. */
-  @ApiProperty({ example: 150 })
+  @ApiProperty({ type: 'integer', description: 'How many meters match the filter in all', example: 150 })
   total: number;
-  @ApiProperty({ example: 100 })
+  @ApiProperty({ type: 'integer', description: 'Page size used', example: 100 })
   limit: number;
-  @ApiProperty({ example: 0 })
+  @ApiProperty({ type: 'integer', description: 'Meters skipped', example: 0 })
   offset: number;
 }
+
+/** A meter as the API answers it, for response examples. */
+export const METER_EXAMPLE: MeterResponseDto = {
+  meter_id: '345631237',
+  name: 'Workshop main feed',
+  address: '127.0.0.1',
+  port: 9000,
+  enabled: true,
+  health: {
+    state: 'up',
+    last_attempt_at: '2026-12-03T10:00:00.000Z',
+    last_success_at: '2026-12-03T10:00:00.000Z',
+    last_error: null,
+    consecutive_failures: 0,
+    last_poll_duration_ms: 12,
+  },
+  latest_reading: { current_a: 37, energy_kwh: 44325.61, taken_at: '2026-12-03T10:00:00.012Z' },
+  created_at: '2026-12-01T08:00:00.000Z',
+  updated_at: '2026-12-01T08:00:00.000Z',
+};
+
+/** A meter just registered: never polled yet. */
+export const NEW_METER_EXAMPLE: MeterResponseDto = {
+  ...METER_EXAMPLE,
+  health: {
+    state: 'unknown',
+    last_attempt_at: null,
+    last_success_at: null,
+    last_error: null,
+    consecutive_failures: 0,
+    last_poll_duration_ms: null,
+  },
+  latest_reading: null,
+};
 
 export function toMeterResponse(meter: Meter): MeterResponseDto {
   return {

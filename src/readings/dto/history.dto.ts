@@ -134,3 +134,15 @@ export function toCsvLines(meterId: string, rows: readonly HistoryRow[]): string
   for (const row of rows) text += `${meterId},${takenAtIso(row)},${row.currentA},${row.energyKwh}\n`;
   return text;
 }
+
+/** A page of two readings, for response examples. */
+export const READINGS_PAGE_EXAMPLE: ReadingsPageDto = {
+  meter_id: '345631237',
+  order: 'asc',
+  limit: 2,
+  items: [
+    { taken_at: '2023-08-12T00:00:31.000Z', current_a: 37, energy_kwh: 44325 },
+    { taken_at: '2023-08-12T00:01:31.000Z', current_a: 36.5, energy_kwh: 44325.61 },
+  ],
+  next_cursor: CURSOR_EXAMPLE,
+};

@@ -99,7 +99,7 @@ export class PeriodDto {
 /** The figures a period and each of its buckets carry. */
 export class FiguresDto {
   /** Readings taken in the range. */
-  @ApiProperty({ description: 'Readings taken in the range (misreads included)', example: 100 })
+  @ApiProperty({ type: 'integer', description: 'Readings taken in the range (misreads included)', example: 100 })
   readings: number;
   @ApiProperty({ type: String, format: 'date-time', nullable: true, description: 'First reading in the range', example: '2023-08-12T00:00:00.000Z' })
   first_reading_at: string | null;
@@ -127,9 +127,9 @@ export class FiguresDto {
     example: 2.61,
   })
   average_power_kw: number | null;
-  @ApiProperty({ description: 'Readings in the range taken as a meter replacement (the counter went down and stayed down)', example: 0 })
+  @ApiProperty({ type: 'integer', description: 'Readings in the range taken as a meter replacement (the counter went down and stayed down)', example: 0 })
   resets: number;
-  @ApiProperty({ description: 'Readings in the range ignored as misreads (a single dip, stored and flagged)', example: 0 })
+  @ApiProperty({ type: 'integer', description: 'Readings in the range ignored as misreads (a single dip, stored and flagged)', example: 0 })
   misreads: number;
   /** The reading consumption counts from (the last counted one before the start, else the first in the range). */
   @ApiProperty({
@@ -162,7 +162,7 @@ export class FiguresDto {
       `the first ${LISTED_GAPS.period} of the period, ${LISTED_GAPS.bucket} of a bucket (gap_count counts them all)`,
   })
   gaps: GapDto[];
-  @ApiProperty({ description: 'How many gaps there are in all (gaps lists the first ones)', example: 1 })
+  @ApiProperty({ type: 'integer', description: 'How many gaps there are in all (gaps lists the first ones)', example: 1 })
   gap_count: number;
 }
 
@@ -188,3 +188,22 @@ export class StatsResponseDto extends FiguresDto {
   })
   buckets?: BucketDto[];
 }
+
+/** Statistics of three days of one-minute readings, for response examples. */
+export const STATS_EXAMPLE: StatsResponseDto = {
+  meter_id: '345631237',
+  period: { start: '2023-08-12T00:00:00.000Z', end: '2023-08-15T00:00:00.000Z', time_zone: 'UTC' },
+  readings: 4320,
+  first_reading_at: '2023-08-12T00:00:31.000Z',
+  last_reading_at: '2023-08-14T23:59:31.000Z',
+  current_a: { avg: 24.5, time_weighted_avg: 23.75, min: 0, max: 50 },
+  consumption_kwh: 188.25,
+  average_power_kw: 2.61,
+  resets: 0,
+  misreads: 1,
+  consumption_from: { taken_at: '2023-08-11T23:59:31.000Z', energy_kwh: 44325 },
+  consumption_to: { taken_at: '2023-08-14T23:59:31.000Z', energy_kwh: 44513.25 },
+  coverage: 0.9975,
+  gaps: [{ from: '2023-08-13T10:00:31.000Z', to: '2023-08-13T10:11:31.000Z' }],
+  gap_count: 1,
+};
