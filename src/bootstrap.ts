@@ -4,22 +4,29 @@ import { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import express, { NextFunction, Request, Response } from 'express';
 import helmet from 'helmet';
+import { Logger as PinoNestLogger } from 'nestjs-pino';
+import type { Logger as PinoLogger } from 'pino';
 import type { Server } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { AppModule } from './app.module';
+import { AppModule, ROOT_LOGGER } from './app.module';
 import { AccessControl, challenge, routeAccess } from './common/access-control';
 import { AllExceptionsFilter, errorBody } from './common/http-exception.filter';
 import { API_KEY_SCHEME, BEARER_SCHEME, documentAccess } from './common/openapi-access';
 import { AppConfig } from './config/app-config';
+import { createLogger, nestLogger, requestLogger } from './logging/logging';
 
 /**
  * Builds the application exactly as it serves: used by main.ts and by the e2e tests, so that both see the same
  * pipes, error shape, body limits and Swagger document.
  */
-export async function createApp(config: AppConfig, databaseUrl: string): Promise<NestExpressApplication> {
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.register({ config, databaseUrl }), {
+export async function createApp(
+  config: AppConfig,
+  databaseUrl: string,
+  logger: PinoLogger = createLogger(config.logging.level),
+): Promise<NestExpressApplication> {
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.register({ config, databaseUrl, logger }), {
     bodyParser: false,
-    logger: ['log', 'warn', 'error'],
+    logger: nestLogger(logger),
   });
   configureApp(app, config);
   return app;
@@ -27,7 +34,11 @@ export async function createApp(config: AppConfig, databaseUrl: string): Promise
 
 export function configureApp(app: INestApplication, config: AppConfig): void {
   const express_ = app as NestExpressApplication;
+  // Every Logger call of the app is a pino JSON line; a request's lines carry its id.
+  app.useLogger(app.get(PinoNestLogger));
   express_.disable('x-powered-by');
+  // First of all middleware: a request refused by any of those below is logged with its id as well.
+  express_.use(...requestLogger(app.get<PinoLogger>(ROOT_LOGGER)));
   answerMalformedRequests(app.getHttpServer() as Server);
   express_.use(helmet(HELMET_OPTIONS));
   // Writes need the key whatever the route: refuse them before their body is read, so a client without the key

@@ -9,7 +9,7 @@ export const START_TIMEOUT_MS = 45_000;
 
 /** Variables of this service that must come only from the test, never from the shell that runs Jest. */
 const SERVICE_VARIABLES =
-  /^(DATABASE_URL|PORT|POLL_.*|POLLING_ENABLED|METER_.*|STATS_TIMEZONE|EMBEDDED_PG_.*|SHUTDOWN_GRACE_MS|HTTP_.*|API_.*|TEST_.*)$/;
+  /^(DATABASE_URL|PORT|POLL_.*|POLLING_ENABLED|METER_.*|STATS_TIMEZONE|EMBEDDED_PG_.*|SHUTDOWN_GRACE_MS|HTTP_.*|API_.*|LOG_LEVEL|TEST_.*)$/;
 
 export interface Exit {
   code: number | null;
