@@ -31,7 +31,7 @@ const REDACTED_PATHS = [
   'res.headers["set-cookie"]',
 ];
 
-/** Probes and scrapers ask every few seconds: their successful answers are logged at debug, not info. */
+/** Probes and scrapers ask every few seconds: their answers are logged at debug, not info. */
 const QUIET_PATHS = /^\/(health(\/(live|ready))?|metrics)\/?$/;
 
 /** The process's root logger: JSON lines to `destination` (stdout unless a test gives another). */
@@ -80,13 +80,20 @@ export function requestLogger(logger: Logger): RequestHandler[] {
     quietReqLogger: true,
     genReqId: requestId,
     serializers: { req: serializeRequest, res: serializeResponse },
-    customLogLevel: (req, res, error) => {
-      if (error || res.statusCode >= 500) return 'error';
-      if (res.statusCode < 400 && QUIET_PATHS.test(pathOf(req))) return 'debug';
-      return 'info';
+    customLogLevel: (req, res) => {
+      // The probes' answers are routine either way: readiness logs its own changes (HealthController).
+      if (QUIET_PATHS.test(pathOf(req))) return 'debug';
+      // A 500 is a bug (the error filter logs its stack); 502/503/504 are a meter or the database away.
+      if (res.statusCode === 500) return 'error';
+      return res.statusCode > 500 ? 'warn' : 'info';
     },
     customSuccessMessage: (req, res) => `${req.method} ${pathOf(req)} ${res.statusCode}`,
     customErrorMessage: (req, res) => `${req.method} ${pathOf(req)} ${res.statusCode}`,
+    // pino-http makes up an error ("failed with status code 503") with its own stack for every 5xx: noise.
+    customErrorObject: (_req, _res, _error, loggable: Record<string, unknown>) => {
+      const { err: _made, ...rest } = loggable;
+      return rest;
+    },
   });
   // What nestjs-pino's middleware does after pino-http: Logger calls made while the request is handled write
   // through its logger (the one that adds reqId).

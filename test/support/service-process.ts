@@ -22,6 +22,8 @@ export interface ServiceProcess {
   exited: Promise<Exit>;
   /** Everything it printed, stdout and stderr together. */
   output(): string;
+  /** What it printed on stdout alone (its log lines). */
+  stdout(): string;
   /** The last part of its output, for failure messages. */
   tail(): string;
 }
@@ -38,7 +40,11 @@ export function startService(port: number, env: Record<string, string>): Service
   });
   started.add(child);
   let output = '';
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+  let stdout = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    output += chunk;
+    stdout += chunk;
+  });
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
   const exited = new Promise<Exit>((resolveExit) => child.once('exit', (code, signal) => resolveExit({ code, signal })));
   return {
@@ -46,6 +52,7 @@ export function startService(port: number, env: Record<string, string>): Service
     port,
     exited,
     output: () => output,
+    stdout: () => stdout,
     tail: () => `--- output of the service ---\n${output.slice(-4000)}`,
   };
 }
