@@ -113,10 +113,11 @@ describe('Structured JSON logs (issue 6.3)', () => {
     await waitUntilHealthy(service);
 
     // Requests: ids given (sane), an id refused (not sane), none; the key in either header; a wrong key.
+    const create = (i: number) => ({ meter_id: String(ports[i]), address: '127.0.0.1', port: ports[i] });
     const calls = [
-      await call(service, 'POST', '/meters', { 'x-api-key': KEY, 'x-request-id': 'client-req-1' }, { meter_id: String(ports[0]), address: '127.0.0.1', port: ports[0] }),
-      await call(service, 'POST', '/meters', { authorization: `Bearer ${KEY}`, 'x-request-id': 'trace:7f3a.2-b' }, { meter_id: String(ports[1]), address: '127.0.0.1', port: ports[1] }),
-      await call(service, 'POST', '/meters', { 'x-api-key': KEY, 'x-request-id': 'no spaces, "quotes" or <tags>' }, { meter_id: String(ports[2]), address: '127.0.0.1', port: ports[2] }),
+      await call(service, 'POST', '/meters', { 'x-api-key': KEY, 'x-request-id': 'client-req-1' }, create(0)),
+      await call(service, 'POST', '/meters', { authorization: `Bearer ${KEY}`, 'x-request-id': 'trace:7f3a.2-b' }, create(1)),
+      await call(service, 'POST', '/meters', { 'x-api-key': KEY, 'x-request-id': 'no spaces, "quotes" or <tags>' }, create(2)),
       await call(service, 'GET', '/meters/absent', { 'x-api-key': KEY, 'x-request-id': 'x'.repeat(129) }),
       await call(service, 'GET', '/meters', { 'x-api-key': WRONG_KEY }),
       await call(service, 'POST', '/meters', { authorization: `Bearer ${WRONG_KEY}` }, { meter_id: 'nope' }),
@@ -149,7 +150,12 @@ describe('Structured JSON logs (issue 6.3)', () => {
       () => parse(service.stdout()).find((line) => line.msg.startsWith('not ready')),
       service,
     );
-    expect(notReady).toMatchObject({ level: 'warn', context: 'HealthController', reqId: 'probe-during-outage', not_ready: ['database'] });
+    expect(notReady).toMatchObject({
+      level: 'warn',
+      context: 'HealthController',
+      reqId: 'probe-during-outage',
+      not_ready: ['database'],
+    });
     await proxy.restore();
     await stop(service);
 
@@ -193,7 +199,8 @@ describe('Structured JSON logs (issue 6.3)', () => {
     await call(service, 'GET', '/meters', { 'x-api-key': KEY });
     // Cycles run (the meters are asked), yet no summary line shows.
     const asked = ports.map((port) => sim.requestsOf(port));
-    await waitFor('two more polls of each meter', () => (ports.every((port, i) => sim.requestsOf(port) >= asked[i] + 2) ? true : undefined), service);
+    const polledTwice = () => ports.every((port, i) => sim.requestsOf(port) >= asked[i] + 2);
+    await waitFor('two more polls of each meter', () => (polledTwice() ? true : undefined), service);
 
     await proxy.cut();
     expect((await call(service, 'GET', '/health/ready')).status).toBe(503);

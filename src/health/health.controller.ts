@@ -30,14 +30,20 @@ export class HealthController {
   @HealthCheck({ noCache: true, swaggerDocumentation: false })
   @ApiOperation({ summary: 'Liveness: the process answers and its event loop is not stuck' })
   @ApiOkResponse({ type: LivenessDto, description: 'Alive' })
-  @ApiServiceUnavailableResponse({ type: LivenessDto, description: 'The event loop is blocked most of the time, or shutting down' })
+  @ApiServiceUnavailableResponse({
+    type: LivenessDto,
+    description: 'The event loop is blocked most of the time, or shutting down',
+  })
   live(@Res({ passthrough: true }) response: Response): Promise<HealthCheckResult> {
     return this.answer(response, [() => this.indicators.process()]);
   }
 
   @Get('ready')
   @HealthCheck({ noCache: true, swaggerDocumentation: false })
-  @ApiOperation({ summary: 'Readiness: database reachable, scheduler alive, write buffer not overflowing', description: READY_DESCRIPTION })
+  @ApiOperation({
+    summary: 'Readiness: database reachable, scheduler alive, write buffer not overflowing',
+    description: READY_DESCRIPTION,
+  })
   @ApiOkResponse({ type: ReadinessDto, description: 'Ready' })
   @ApiServiceUnavailableResponse({ type: ReadinessDto, description: 'Not ready: see `error`' })
   ready(@Res({ passthrough: true }) response: Response): Promise<HealthCheckResult> {

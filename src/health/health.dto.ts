@@ -72,7 +72,9 @@ export class ProcessCheckDto {
   uptime_seconds: number;
   @ApiProperty({
     type: () => EventLoopDelayDto,
-    description: 'Event loop delay over the last 10 s in ms (the 20 ms sampling interval included); down when the median passes 1000',
+    description:
+      'Event loop delay over the last 10 s in ms (the 20 ms sampling interval included); down when the median ' +
+      'passes 1000',
   })
   event_loop_delay_ms: EventLoopDelayDto;
   @ApiPropertyOptional({ ...DOWN_MESSAGE, example: 'event loop blocked: median delay 1500 ms over the last 10 s' })

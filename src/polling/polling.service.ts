@@ -117,7 +117,8 @@ export class PollingService implements OnApplicationBootstrap, OnModuleDestroy, 
     const allowanceMs = this.stallAllowanceMs;
     const lastTick = this.stats.lastTickAt?.getTime();
     const cycleStarted = this.stats.cycleStartedAt?.getTime();
-    return lastTick !== undefined && now - lastTick < allowanceMs && (cycleStarted === undefined || now - cycleStarted < allowanceMs);
+    const ticking = lastTick !== undefined && now - lastTick < allowanceMs;
+    return ticking && (cycleStarted === undefined || now - cycleStarted < allowanceMs);
   }
 
   /** How old the last tick, or the cycle under way, may be before the scheduler counts as stalled. */
