@@ -205,6 +205,7 @@ describe('Liveness and readiness probes (issue 6.2)', () => {
     let sim: Simulator;
     let t: TestApp;
     let releaseHungPolls: () => void = () => undefined;
+    let closed = false;
     beforeAll(async () => {
       const [port] = await freePorts(1);
       sim = await startSimulator({ ports: [port] });
@@ -213,7 +214,7 @@ describe('Liveness and readiness probes (issue 6.2)', () => {
     });
     afterAll(async () => {
       releaseHungPolls();
-      await t?.close();
+      if (!closed) await t?.close();
       await sim?.stop();
     });
 
@@ -244,6 +245,32 @@ describe('Liveness and readiness probes (issue 6.2)', () => {
       t.app.get(SchedulerRegistry).deleteInterval('polling-tick');
       await waitFor('readiness to see no ticks', async () => (await probe(t, '/health/ready')).status === 503, 15_000);
       await expectNotReadyBecauseOf(t, 'scheduler', /^no tick for \d+ s$/);
+    }, 30_000);
+
+    it('answers 503 shutting_down on both probes from the start of a stop, while polls in flight drain', async () => {
+      const client = t.app.get(MeterClient);
+      const read = client.read.bind(client);
+      const hung: (() => void)[] = [];
+      client.read = (...args: Parameters<MeterClient['read']>) =>
+        new Promise<PollResult>((resolve) => hung.push(() => resolve(read(...args))));
+      releaseHungPolls = () => {
+        client.read = read;
+        for (const release of hung.splice(0)) release();
+      };
+      await t.releaseClaims();
+      const cycle = t.polling.runCycle();
+      await waitFor('a poll in flight', async () => hung.length > 0, 5000);
+      const stopping = t.close();
+      closed = true;
+      // The stop waits for the poll in flight (up to SHUTDOWN_GRACE_MS); the probes still answer meanwhile.
+      await new Promise((wake) => setTimeout(wake, 300));
+      for (const path of ['/health/ready', '/health', '/health/live']) {
+        const answer = await probe(t, path);
+        expect({ path, status: answer.status, body: answer.body.status }).toEqual({ path, status: 503, body: 'shutting_down' });
+      }
+      releaseHungPolls();
+      await cycle;
+      await stopping;
     }, 30_000);
   });
 });

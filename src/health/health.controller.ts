@@ -1,4 +1,4 @@
-import { Controller, Get, HttpStatus, Logger, Res, ServiceUnavailableException } from '@nestjs/common';
+import { Controller, Get, HttpStatus, Logger, OnModuleDestroy, Res, ServiceUnavailableException } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import { HealthCheck, HealthCheckResult, HealthCheckService, HealthIndicatorFunction } from '@nestjs/terminus';
 import type { Response } from 'express';
@@ -16,10 +16,12 @@ const READY_DESCRIPTION =
  */
 @ApiTags('operations')
 @Controller('health')
-export class HealthController {
+export class HealthController implements OnModuleDestroy {
   private readonly logger = new Logger(HealthController.name);
   /** The last readiness verdict, to log changes once rather than every probe. */
   private wasReady: boolean | null = null;
+  /** Set at the first step of a stop (SIGTERM): from then on both probes answer 503 `shutting_down`. */
+  private stopping = false;
 
   constructor(
     private readonly checks: HealthCheckService,
@@ -59,6 +61,14 @@ export class HealthController {
     return this.readiness(response);
   }
 
+  /**
+   * The first shutdown hook. Terminus answers shutting_down only from its own later hook, which can come after the
+   * polls in flight have drained (seconds during which the instance would still look ready).
+   */
+  onModuleDestroy(): void {
+    this.stopping = true;
+  }
+
   private async readiness(response: Response): Promise<HealthCheckResult> {
     const result = await this.answer(response, [
       () => this.indicators.database(),
@@ -76,13 +86,16 @@ export class HealthController {
 
   /** Terminus throws its 503 as an exception; the probe answers its body as it is, not the API's error shape. */
   private async answer(response: Response, indicators: HealthIndicatorFunction[]): Promise<HealthCheckResult> {
+    let result: HealthCheckResult;
     try {
-      return await this.checks.check(indicators);
+      result = await this.checks.check(indicators);
     } catch (error) {
       if (!(error instanceof ServiceUnavailableException)) throw error;
-      response.status(HttpStatus.SERVICE_UNAVAILABLE);
-      return error.getResponse() as HealthCheckResult;
+      result = error.getResponse() as HealthCheckResult;
     }
+    if (this.stopping) result = { ...result, status: 'shutting_down' };
+    if (result.status !== 'ok') response.status(HttpStatus.SERVICE_UNAVAILABLE);
+    return result;
   }
 }
 
