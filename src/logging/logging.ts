@@ -34,7 +34,10 @@ const REDACTED_PATHS = [
 /** Probes and scrapers ask every few seconds: their answers are logged at debug, not info. */
 const QUIET_PATHS = /^\/(health(\/(live|ready))?|metrics)\/?$/;
 
-/** The process's root logger: JSON lines to `destination` (stdout unless a test gives another). */
+/**
+ * The process's root logger: JSON lines to `destination`, by default process.stdout (synchronous for files and
+ * pipes on Linux, so nothing is lost at exit; and what a test hooks on process.stdout sees every line).
+ */
 export function createLogger(level: LogLevel, destination?: DestinationStream): Logger {
   return pino(
     {
@@ -43,7 +46,7 @@ export function createLogger(level: LogLevel, destination?: DestinationStream): 
       formatters: { level: (label) => ({ level: label }) },
       redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
     },
-    destination ?? pino.destination({ dest: 1, sync: true }),
+    destination ?? process.stdout,
   );
 }
 
