@@ -62,6 +62,7 @@ ENV NODE_ENV=production \
     METER_ALLOWED_NETWORKS="127.0.0.0/8,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,::1/128,fc00::/7" \
     STATS_TIMEZONE=UTC \
     SHUTDOWN_GRACE_MS=10000 \
+    LOG_LEVEL=info \
     EMBEDDED_PG_DIR=/app/data \
     EMBEDDED_PG_PORT=54329
 
@@ -77,9 +78,10 @@ RUN mkdir -p /app/data && chown 1000:1000 /app/data
 USER 1000:1000
 EXPOSE 3000
 STOPSIGNAL SIGTERM
-# No curl in slim images: Node asks /health (200 when the database answers and the scheduler ticks, 503 otherwise).
+# No curl in slim images: Node asks the readiness probe /health/ready (200 when the database answers, the scheduler
+# ticks and the write buffer is not overflowing; 503 otherwise). Liveness alone is /health/live.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
-  CMD ["node", "-e", "require('http').get({host:'127.0.0.1',port:process.env.PORT||3000,path:'/health',timeout:4000},r=>process.exit(r.statusCode===200?0:1)).on('timeout',function(){this.destroy()}).on('error',()=>process.exit(1))"]
+  CMD ["node", "-e", "require('http').get({host:'127.0.0.1',port:process.env.PORT||3000,path:'/health/ready',timeout:4000},r=>process.exit(r.statusCode===200?0:1)).on('timeout',function(){this.destroy()}).on('error',()=>process.exit(1))"]
 
 ENTRYPOINT ["/usr/bin/tini", "--"]
 # Applies pending migrations at start (under an advisory lock), then serves; SIGTERM: graceful stop, exit 0.

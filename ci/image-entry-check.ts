@@ -404,10 +404,13 @@ async function serve(env: NodeJS.ProcessEnv, label: string): Promise<Running> {
   const current = start(command(), env);
   await waitHealthy(current, env);
   log(`${label}: HEALTHCHECK command exit 0 after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-  const health = await getJson(Number(env.PORT), '/health');
-  const body = health.body as { status?: string; database?: boolean };
-  if (health.status !== 200 || body.status !== 'ok' || body.database !== true) {
-    fail(`GET /health answered ${health.status} ${JSON.stringify(health.body)}`);
+  // The probes: readiness (what the HEALTHCHECK asks) with each check up, and liveness.
+  for (const [path, checks] of [['/health/ready', ['database', 'scheduler', 'buffer']], ['/health/live', ['process']]] as const) {
+    const health = await getJson(Number(env.PORT), path);
+    const body = health.body as { status?: string; details?: Record<string, { status?: string }> };
+    if (health.status !== 200 || body.status !== 'ok' || !checks.every((check) => body.details?.[check]?.status === 'up')) {
+      fail(`GET ${path} answered ${health.status} ${JSON.stringify(health.body)}`);
+    }
   }
   log(`${label}: dashboard: ${await checkDashboard(Number(env.PORT))}`);
   return current;

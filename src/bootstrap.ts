@@ -4,24 +4,30 @@ import { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import express, { NextFunction, Request, Response } from 'express';
 import helmet from 'helmet';
+import type { Logger as PinoLogger } from 'pino';
 import type { Server } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { AppModule } from './app.module';
+import { AppModule, ROOT_LOGGER } from './app.module';
 import { AccessControl, challenge, routeAccess } from './common/access-control';
 import { AllExceptionsFilter, errorBody } from './common/http-exception.filter';
 import { documentCommonResponses } from './common/openapi-document';
 import { API_KEY_SCHEME, BEARER_SCHEME, documentAccess } from './common/openapi-access';
 import { AppConfig } from './config/app-config';
 import { dashboard } from './dashboard/dashboard';
+import { createLogger, nestLogger, requestLogger } from './logging/logging';
 
 /**
  * Builds the application exactly as it serves: used by main.ts and by the e2e tests, so that both see the same
  * pipes, error shape, body limits and Swagger document.
  */
-export async function createApp(config: AppConfig, databaseUrl: string): Promise<NestExpressApplication> {
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.register({ config, databaseUrl }), {
+export async function createApp(
+  config: AppConfig,
+  databaseUrl: string,
+  logger: PinoLogger = createLogger(config.logging.level),
+): Promise<NestExpressApplication> {
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.register({ config, databaseUrl, logger }), {
     bodyParser: false,
-    logger: ['log', 'warn', 'error'],
+    logger: nestLogger(logger),
   });
   configureApp(app, config);
   return app;
@@ -29,7 +35,15 @@ export async function createApp(config: AppConfig, databaseUrl: string): Promise
 
 export function configureApp(app: INestApplication, config: AppConfig): void {
   const express_ = app as NestExpressApplication;
+  // Every Logger call of the app is a pino JSON line; a request's lines carry its id. Built from the root logger
+  // (a value provider), not taken from the container: in Nest's preview mode (tools/openapi-document.ts) providers
+  // are not constructed, and an unconstructed nestjs-pino Logger installed as Nest's logger broke every later
+  // Logger call in the process (a 500 from the next app's first warning).
+  const root = app.get<PinoLogger>(ROOT_LOGGER);
+  app.useLogger(nestLogger(root));
   express_.disable('x-powered-by');
+  // First of all middleware: a request refused by any of those below is logged with its id as well.
+  express_.use(...requestLogger(root));
   answerMalformedRequests(app.getHttpServer() as Server);
   express_.use(helmet(HELMET_OPTIONS));
   // Writes need the key whatever the route: refuse them before their body is read, so a client without the key

@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { Logger } from '@nestjs/common';
 import type { Server } from 'node:http';
 import { existsSync } from 'node:fs';
 import { bootstrapLogger, createApp } from './bootstrap';
@@ -6,14 +7,18 @@ import { ConfigError, loadConfig } from './config/app-config';
 import { openDatabaseServer } from './database/database-server';
 import { SHUTDOWN_FLUSH_BUDGET_MS } from './polling/polling.service';
 import { ReadingWriter } from './polling/reading-writer';
+import { createLogger, nestLogger } from './logging/logging';
 
 async function main(): Promise<void> {
   if (existsSync('.env')) process.loadEnvFile('.env');
   const config = loadConfig(process.env);
+  // JSON lines from here on, the embedded database's start included.
+  const logger = createLogger(config.logging.level);
+  Logger.overrideLogger(nestLogger(logger));
   const database = await openDatabaseServer(config.database);
   let app: Awaited<ReturnType<typeof createApp>>;
   try {
-    app = await createApp(config, database.url);
+    app = await createApp(config, database.url, logger);
     await app.listen(config.app.port);
   } catch (error) {
     await database.close();

@@ -49,7 +49,7 @@ const READS: Call[] = [
   { name: 'GET /discovery/{id}', method: 'get', path: '/discovery/1' },
 ];
 
-const OPEN = ['/health', '/metrics', '/docs', '/docs-json'];
+const OPEN = ['/health', '/health/live', '/health/ready', '/metrics', '/docs', '/docs-json'];
 
 /** What helmet sets on every answer (a sample of its headers, and the CSP). */
 const SECURITY_HEADERS = {
@@ -442,7 +442,7 @@ describe('Access control, rate limits and security headers (issue 5.6)', () => {
         expect({ path, security: doc.paths[path].get.security }).toEqual({ path, security: [...KEYED, {}] });
         expect(doc.paths[path].get.responses['401']).toBeDefined();
       }
-      for (const path of ['/health', '/metrics']) {
+      for (const path of ['/health', '/health/live', '/health/ready', '/metrics']) {
         expect({ path, security: doc.paths[path].get.security }).toEqual({ path, security: [] });
         expect(doc.paths[path].get.responses['401']).toBeUndefined();
       }

@@ -21,7 +21,7 @@ const STOP_TIMEOUT_MS = 15_000;
 const MIGRATION_NAMES = ['InitialSchema1764770000000', 'IngestTuning1764780000000'];
 
 /** Variables of this service that must come only from the test, never from the shell that runs Jest. */
-const SERVICE_VARIABLES = /^(DATABASE_URL|PORT|POLL_.*|POLLING_ENABLED|METER_.*|STATS_TIMEZONE|EMBEDDED_PG_.*|SHUTDOWN_GRACE_MS|HTTP_BODY_LIMIT_BYTES|TEST_.*)$/;
+const SERVICE_VARIABLES = /^(DATABASE_URL|PORT|POLL_.*|POLLING_ENABLED|METER_.*|STATS_TIMEZONE|EMBEDDED_PG_.*|SHUTDOWN_GRACE_MS|HTTP_BODY_LIMIT_BYTES|LOG_LEVEL|TEST_.*)$/;
 
 interface Exit {
   code: number | null;
@@ -251,7 +251,10 @@ describe('Starting and stopping the service process (SPEC 8)', () => {
       expect(await tablesOf(database.url)).toEqual(expect.arrayContaining(['meters', 'migrations', 'readings']));
       const health = await http(port, 'GET', '/health');
       expect(health.status).toBe(200);
-      expect(await health.json()).toMatchObject({ status: 'ok', database: true, scheduler: true });
+      expect(await health.json()).toMatchObject({
+        status: 'ok',
+        details: { database: { status: 'up' }, scheduler: { status: 'up' }, buffer: { status: 'up' } },
+      });
       expect(existsSync(join(scratch, 'data'))).toBe(false);
 
       const stoppedAt = Date.now();

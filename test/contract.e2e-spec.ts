@@ -1,4 +1,5 @@
 import type { Response } from 'supertest';
+import { HealthController } from '../src/health/health.controller';
 import { Simulator, startSimulator } from '../tools/meter-simulator/simulator';
 import { previewDocument } from '../tools/openapi-document';
 import { createTestDatabase, TestDatabase } from './setup/test-database';
@@ -307,8 +308,10 @@ describe('Contract: every operation answers as /docs-json documents it', () => {
   });
 
   describe('operations', () => {
-    it('GET /health: 200; GET /metrics: 200 in the Prometheus text format', async () => {
+    it('GET /health, /health/live, /health/ready: 200; GET /metrics: 200 in the Prometheus text format', async () => {
       await call('get /health', '/health', 200, { key: false });
+      await call('get /health/live', '/health/live', 200, { key: false });
+      await call('get /health/ready', '/health/ready', 200, { key: false });
       const metrics = await call('get /metrics', '/metrics', 200, { key: false });
       expect(metrics.text).toContain('# TYPE meters gauge');
     });
@@ -364,12 +367,15 @@ describe('Contract: every operation answers as /docs-json documents it', () => {
         'get /meters/{meterId}/stats': [`/meters/${meter(WITH_HISTORY)}/stats?start_date=12-08-2023&end_date=14-08-2023`, {}],
         'get /meters/{meterId}/readings': [`/meters/${meter(WITH_HISTORY)}/readings`, {}],
         'get /health': ['/health', { key: false }],
+        'get /health/ready': ['/health/ready', { key: false }],
       };
       await proxy.cut();
       try {
         for (const operation of documentedOperations(document)) {
           const [method, path] = operation.split(' ');
           if (!document.paths[path][method].responses['503']) continue;
+          // Liveness does not ask the database: its 503 is the shutdown's, below.
+          if (operation === 'get /health/live') continue;
           expect({ operation, request: operation in requests }).toEqual({ operation, request: true });
           const [url, options] = requests[operation];
           await call(operation, url, 503, options);
@@ -378,6 +384,15 @@ describe('Contract: every operation answers as /docs-json documents it', () => {
         await proxy.restore();
       }
     });
+  });
+
+  it('503 from both probes once a stop has begun (the first shutdown hook)', async () => {
+    // What SIGTERM's first step does (app.close() runs the same hook, then closes the server this test talks to).
+    t.app.get(HealthController).onModuleDestroy();
+    const live = await call('get /health/live', '/health/live', 503, { key: false });
+    expect(live.body).toMatchObject({ status: 'shutting_down' });
+    const ready = await call('get /health/ready', '/health/ready', 503, { key: false });
+    expect(ready.body).toMatchObject({ status: 'shutting_down' });
   });
 
   it('produced every response the document lists, for every operation', () => {

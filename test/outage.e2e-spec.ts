@@ -158,9 +158,12 @@ describe('Database outage while polling (SPEC 9, issue 5)', () => {
       await proxy.cut();
       log.push(`cut: ${storedAtCut} readings stored, ${okAtCut} polls ok`);
 
-      // The outage is seen at once: /health 503 with database false.
+      // The outage is seen at once: /health (readiness) 503 with the database down.
       const seenIn = await waitFor('/health to report the outage', async () => (await w.health()).status === 503, 5000);
-      expect((await w.health()).body).toMatchObject({ status: 'degraded', database: false, scheduler: true });
+      expect((await w.health()).body).toMatchObject({
+        status: 'error',
+        details: { database: { status: 'down' }, scheduler: { status: 'up' } },
+      });
       log.push(`/health 503 after ${seenIn} ms`);
 
       // Through the outage: polling goes on for every meter, nothing reaches the database, the buffer grows.
@@ -176,9 +179,13 @@ describe('Database outage while polling (SPEC 9, issue 5)', () => {
         lastRequests = requests;
         const health = await w.health();
         expect(health.status).toBe(503);
-        expect(health.body).toMatchObject({ status: 'degraded', database: false, scheduler: true, dropped_results: 0 });
-        expect(health.body.writes_failing_since).toEqual(expect.any(String));
-        const buffered = health.body.buffered_results as number;
+        expect(health.body).toMatchObject({
+          status: 'error',
+          details: { database: { status: 'down' }, scheduler: { status: 'up' }, buffer: { status: 'up', dropped: 0 } },
+        });
+        const buffer = (health.body.details as Record<string, Record<string, unknown>>).buffer;
+        expect(buffer.writes_failing_since).toEqual(expect.any(String));
+        const buffered = buffer.buffered as number;
         expect(buffered).toBeGreaterThan(lastBuffered);
         lastBuffered = buffered;
         const metrics = await w.metrics();
@@ -316,8 +323,13 @@ describe('Database outage while polling (SPEC 9, issue 5)', () => {
     const during = await w.metrics();
     const droppedAfterAsking = t.writer.stats.dropped;
     expect(health.status).toBe(503);
-    expect(health.body).toMatchObject({ database: false, buffered_results: bound });
-    for (const shown of [health.body.dropped_results, sample(during, 'reading_write_buffer_dropped_total')]) {
+    // Readiness names both causes: the database, and the buffer dropping results.
+    expect(health.body).toMatchObject({
+      status: 'error',
+      error: { database: { status: 'down' }, buffer: { status: 'down', buffered: bound, fill_percent: 100 } },
+    });
+    const shownDropped = (health.body.details as Record<string, Record<string, unknown>>).buffer.dropped;
+    for (const shown of [shownDropped, sample(during, 'reading_write_buffer_dropped_total')]) {
       expect(shown).toBeGreaterThanOrEqual(droppedBeforeAsking);
       expect(shown).toBeLessThanOrEqual(droppedAfterAsking);
     }

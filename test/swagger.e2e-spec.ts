@@ -138,7 +138,12 @@ describe('Swagger UI and the OpenAPI document (SPEC 8)', () => {
       expect(documented).toEqual(served);
     });
 
-    it.each([...EXPECTED_OPERATIONS.map(([method, path]) => [method, path]), ['get', '/health']])(
+    it.each([
+      ...EXPECTED_OPERATIONS.map(([method, path]) => [method, path]),
+      ['get', '/health'],
+      ['get', '/health/live'],
+      ['get', '/health/ready'],
+    ])(
       'documents %s %s with a summary',
       (method, path) => {
         const operation = doc.paths[path]?.[method];
@@ -188,10 +193,15 @@ describe('Swagger UI and the OpenAPI document (SPEC 8)', () => {
       }
     });
 
-    it('documents /health answering 503 with the health body when degraded', () => {
-      const responses = doc.paths['/health'].get.responses;
-      expect(responses['200'].content?.['application/json']?.schema?.$ref).toBe('#/components/schemas/HealthDto');
-      expect(responses['503'].content?.['application/json']?.schema?.$ref).toBe('#/components/schemas/HealthDto');
+    it.each([
+      ['/health', 'ReadinessDto'],
+      ['/health/ready', 'ReadinessDto'],
+      ['/health/live', 'LivenessDto'],
+    ])('documents %s answering 200 and 503 with the terminus body %s', (path, schema) => {
+      const responses = doc.paths[path].get.responses;
+      expect(responses['200'].content?.['application/json']?.schema?.$ref).toBe(`#/components/schemas/${schema}`);
+      expect(responses['503'].content?.['application/json']?.schema?.$ref).toBe(`#/components/schemas/${schema}`);
+      expect(Object.keys(doc.components.schemas[schema].properties ?? {}).sort()).toEqual(['details', 'error', 'info', 'status']);
     });
 
     it('describes the error schema as {statusCode, error, message}', () => {
@@ -300,11 +310,21 @@ describe('Swagger UI and the OpenAPI document (SPEC 8)', () => {
       expect(Object.keys(invalid.body).sort()).toEqual(errorFields);
     });
 
-    it('answers /health with the documented fields', async () => {
-      const response = await t.http().get('/health').expect(200);
-      expect(Object.keys(response.body).sort()).toEqual(
-        Object.keys(doc.components.schemas.HealthDto.properties ?? {}).sort(),
-      );
+    it.each([
+      ['/health', 'ReadinessDto', 'ReadinessDetailsDto'],
+      ['/health/ready', 'ReadinessDto', 'ReadinessDetailsDto'],
+      ['/health/live', 'LivenessDto', 'LivenessDetailsDto'],
+    ])('answers %s with the documented fields and checks', async (path, schema, detailsSchema) => {
+      const response = await t.http().get(path).expect(200);
+      const fields = (name: string) => Object.keys(doc.components.schemas[name].properties ?? {}).sort();
+      expect(Object.keys(response.body).sort()).toEqual(fields(schema));
+      expect(Object.keys(response.body.details).sort()).toEqual(fields(detailsSchema));
+      for (const [check, body] of Object.entries(response.body.details as Record<string, Record<string, unknown>>)) {
+        const property = doc.components.schemas[detailsSchema].properties?.[check] as Schema & { allOf?: Schema[] };
+        const documented = Object.keys(resolve(property?.allOf?.[0] ?? property)?.properties ?? {});
+        expect({ check, documented: documented.length > 0 }).toEqual({ check, documented: true });
+        expect({ check, undocumented: Object.keys(body).filter((key) => !documented.includes(key)) }).toEqual({ check, undocumented: [] });
+      }
     });
   });
 });

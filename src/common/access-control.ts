@@ -7,14 +7,14 @@ import { isStatsRequest, periodRequest } from '../readings/readings.controller';
 
 /**
  * What a route is, for access control:
- * - `open`: /health and /metrics, always served (probes and scrapers carry no key);
+ * - `open`: /health (and /live, /ready) and /metrics, always served (probes and scrapers carry no key);
  * - `read`: read-only, served without the key when API_READ_OPEN=true;
  * - `live-read`: GET /meters/{id}/data without dates, which makes the service read the meter now;
  * - `change`: every method that changes state (POST, PATCH, PUT, DELETE), whatever the path.
  */
 export type RouteAccess = 'open' | 'read' | 'live-read' | 'change';
 
-const OPEN_PATHS = new Set(['/health', '/metrics']);
+const OPEN_PATHS = new Set(['/health', '/health/live', '/health/ready', '/metrics']);
 export const LIVE_READ_PATH = '/meters/{meterId}/data';
 
 /** Classifies a route by method and OpenAPI-style path (`/meters/{meterId}`); the guard and the docs both ask here. */

@@ -78,7 +78,7 @@ function nullableReference(property: SchemaOrReference): SchemaOrReference {
 
 /** An example built from the schema's own examples, or undefined when a required part has none. */
 function exampleOf(schema: SchemaOrReference, schemas: Record<string, SchemaOrReference>, depth = 0): unknown {
-  if (depth > 8) return undefined;
+  if (depth > 16) return undefined; // a guard against cycles; each $ref and allOf counts a level
   if ('$ref' in schema) {
     const target = schemas[schema.$ref.replace('#/components/schemas/', '')];
     return target ? exampleOf(target, schemas, depth + 1) : undefined;

@@ -233,4 +233,22 @@ describe('loadConfig (SPEC 8: configuration only through environment variables, 
       expect(error.problems).toEqual([expect.stringContaining(variable)]);
     });
   });
+  describe('LOG_LEVEL (issue 6.3)', () => {
+    it('defaults to info', () => {
+      expect(loadConfig({}).logging).toEqual({ level: 'info' });
+    });
+
+    it.each(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])('takes %s', (level) => {
+      expect(loadConfig({ LOG_LEVEL: level }).logging.level).toBe(level);
+    });
+
+    it('takes a level in capitals as the same level', () => {
+      expect(loadConfig({ LOG_LEVEL: 'WARN' }).logging.level).toBe('warn');
+    });
+
+    it.each(['verbose', 'loud', '3', 'warning'])('refuses LOG_LEVEL=%s, naming the levels it takes', (level) => {
+      const error = configErrorFor({ LOG_LEVEL: level });
+      expect(error.problems).toEqual([expect.stringContaining('LOG_LEVEL must be one of fatal, error, warn, info')]);
+    });
+  });
 });

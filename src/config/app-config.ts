@@ -27,7 +27,13 @@ export interface AppConfig {
   };
   /** Live reads (GET /meters/{id}/data without dates) per window; 0 means unlimited. */
   liveReadLimits: { perMeter: number; perClient: number; windowSeconds: number };
+  /** JSON log lines to stdout at this level and above. */
+  logging: { level: LogLevel };
 }
+
+/** pino's levels, most severe first; `silent` logs nothing. */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -103,6 +109,7 @@ export function loadConfig(env: Env): AppConfig {
       perClient: read.integer('LIVE_READ_LIMIT_PER_CLIENT', 120, 0, 1_000_000),
       windowSeconds: read.integer('LIVE_READ_LIMIT_WINDOW_SECONDS', 60, 1, 86_400),
     },
+    logging: { level: read.choice('LOG_LEVEL', LOG_LEVELS, 'info', true) },
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
@@ -133,8 +140,8 @@ class EnvReader {
     return Number(value);
   }
 
-  choice<T extends string>(name: string, choices: readonly T[], fallback: T): T {
-    const value = this.raw(name);
+  choice<T extends string>(name: string, choices: readonly T[], fallback: T, anyCase = false): T {
+    const value = anyCase ? this.raw(name)?.toLowerCase() : this.raw(name);
     if (value === undefined) return fallback;
     if (!(choices as readonly string[]).includes(value)) {
       this.problems.push(`${name} must be one of ${choices.join(', ')}, got "${value}"`);

@@ -1,5 +1,6 @@
 import { DataSource, DataSourceOptions } from 'typeorm';
 import { Meter } from '../meters/meter.entity';
+import { TypeOrmLogger } from '../logging/typeorm-logger';
 import { Reading } from '../readings/reading.entity';
 import { InitialSchema1764770000000 } from './migrations/1764770000000-InitialSchema';
 import { IngestTuning1764780000000 } from './migrations/1764780000000-IngestTuning';
@@ -15,6 +16,7 @@ export function buildDataSourceOptions(url: string): DataSourceOptions {
     synchronize: false,
     // Failed queries are not logged here: expected ones (a taken id) become 409s, unexpected ones reach the filter.
     logging: ['warn', 'migration'],
+    logger: new TypeOrmLogger(),
     extra: {
       max: 10,
       connectionTimeoutMillis: 5000,

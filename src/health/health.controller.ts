@@ -1,77 +1,107 @@
-import { Controller, Get, HttpStatus, Res } from '@nestjs/common';
-import { ApiOkResponse, ApiOperation, ApiProperty, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
-import { InjectDataSource } from '@nestjs/typeorm';
+import { Controller, Get, HttpStatus, Logger, OnModuleDestroy, Res, ServiceUnavailableException } from '@nestjs/common';
+import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
+import { HealthCheck, HealthCheckResult, HealthCheckService, HealthIndicatorFunction } from '@nestjs/terminus';
 import type { Response } from 'express';
-import { DataSource } from 'typeorm';
-import { PollingService } from '../polling/polling.service';
-import { ReadingWriter } from '../polling/reading-writer';
+import { LivenessDto, ReadinessDto } from './health.dto';
+import { HealthIndicators } from './health.indicators';
 
-export class HealthDto {
-  @ApiProperty({ enum: ['ok', 'degraded'], example: 'ok', description: 'degraded (answered with 503) when database or scheduler is false' })
-  status: 'ok' | 'degraded';
-  @ApiProperty({ example: true })
-  database: boolean;
-  @ApiProperty({ example: true, description: 'The scheduler ticked within two intervals (true when polling is off)' })
-  scheduler: boolean;
-  @ApiProperty({
-    example: 0,
-    description: 'Poll results waiting to be written (held while the database is unreachable, up to POLL_BUFFER_MAX_RESULTS)',
-  })
-  buffered_results: number;
-  @ApiProperty({ example: 0, description: 'Poll results dropped since start, oldest first, because the buffer was full' })
-  dropped_results: number;
-  @ApiProperty({
-    example: null,
-    nullable: true,
-    type: String,
-    format: 'date-time',
-    description: 'Since when writes to the database fail (null while they succeed)',
-  })
-  writes_failing_since: string | null;
-}
+const READY_DESCRIPTION =
+  'Ready: PostgreSQL answers within 2 s, the scheduler ticks and no cycle is stuck, and the write buffer is below ' +
+  '80% of POLL_BUFFER_MAX_RESULTS with no results dropped lately. 503 with the same body, the failing checks under ' +
+  '`error`, when not (or while shutting down).';
 
-/** A database that does not answer within this is reported down (a blackholed connection would wait 5 s). */
-const DATABASE_CHECK_TIMEOUT_MS = 2000;
-
+/**
+ * Probes, open without the API key. /health/live: the process answers (restart it when this fails).
+ * /health/ready: it can do its work (send it traffic, count it healthy). /health is readiness, as it always was.
+ */
 @ApiTags('operations')
 @Controller('health')
-export class HealthController {
+export class HealthController implements OnModuleDestroy {
+  private readonly logger = new Logger(HealthController.name);
+  /** The last readiness verdict, to log changes once rather than every probe. */
+  private wasReady: boolean | null = null;
+  /** Set at the first step of a stop (SIGTERM): from then on both probes answer 503 `shutting_down`. */
+  private stopping = false;
+
   constructor(
-    @InjectDataSource() private readonly dataSource: DataSource,
-    private readonly polling: PollingService,
-    private readonly writer: ReadingWriter,
+    private readonly checks: HealthCheckService,
+    private readonly indicators: HealthIndicators,
   ) {}
 
-  @Get()
-  @ApiOperation({ summary: 'Database reachable and scheduler alive' })
-  @ApiOkResponse({ type: HealthDto })
-  @ApiServiceUnavailableResponse({ type: HealthDto })
-  async health(@Res({ passthrough: true }) response: Response): Promise<HealthDto> {
-    const database = await this.databaseReachable();
-    const scheduler = this.polling.schedulerAlive;
-    const healthy = database && scheduler;
-    response.status(healthy ? HttpStatus.OK : HttpStatus.SERVICE_UNAVAILABLE);
-    return {
-      status: healthy ? 'ok' : 'degraded',
-      database,
-      scheduler,
-      buffered_results: this.writer.stats.buffered,
-      dropped_results: this.writer.stats.dropped,
-      writes_failing_since: this.writer.stats.failingSince?.toISOString() ?? null,
-    };
+  @Get('live')
+  @HealthCheck({ noCache: true, swaggerDocumentation: false })
+  @ApiOperation({ summary: 'Liveness: the process answers and its event loop is not stuck' })
+  @ApiOkResponse({ type: LivenessDto, description: 'Alive' })
+  @ApiServiceUnavailableResponse({
+    type: LivenessDto,
+    description: 'The event loop is blocked most of the time, or shutting down',
+  })
+  live(@Res({ passthrough: true }) response: Response): Promise<HealthCheckResult> {
+    return this.answer(response, [() => this.indicators.process()]);
   }
 
-  private async databaseReachable(): Promise<boolean> {
-    let timer: NodeJS.Timeout | undefined;
-    const check = this.dataSource.query('SELECT 1').then(
-      () => true,
-      () => false,
-    );
-    const timedOut = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), DATABASE_CHECK_TIMEOUT_MS)));
-    try {
-      return await Promise.race([check, timedOut]);
-    } finally {
-      clearTimeout(timer);
-    }
+  @Get('ready')
+  @HealthCheck({ noCache: true, swaggerDocumentation: false })
+  @ApiOperation({
+    summary: 'Readiness: database reachable, scheduler alive, write buffer not overflowing',
+    description: READY_DESCRIPTION,
+  })
+  @ApiOkResponse({ type: ReadinessDto, description: 'Ready' })
+  @ApiServiceUnavailableResponse({ type: ReadinessDto, description: 'Not ready: see `error`' })
+  ready(@Res({ passthrough: true }) response: Response): Promise<HealthCheckResult> {
+    return this.readiness(response);
   }
+
+  @Get()
+  @HealthCheck({ noCache: true, swaggerDocumentation: false })
+  @ApiOperation({ summary: 'Readiness (the same as /health/ready)', description: READY_DESCRIPTION })
+  @ApiOkResponse({ type: ReadinessDto, description: 'Ready' })
+  @ApiServiceUnavailableResponse({ type: ReadinessDto, description: 'Not ready: see `error`' })
+  health(@Res({ passthrough: true }) response: Response): Promise<HealthCheckResult> {
+    return this.readiness(response);
+  }
+
+  /**
+   * The first shutdown hook. Terminus answers shutting_down only from its own later hook, which can come after the
+   * polls in flight have drained (seconds during which the instance would still look ready).
+   */
+  onModuleDestroy(): void {
+    this.stopping = true;
+  }
+
+  private async readiness(response: Response): Promise<HealthCheckResult> {
+    const result = await this.answer(response, [
+      () => this.indicators.database(),
+      () => this.indicators.scheduler(),
+      () => this.indicators.buffer(),
+    ]);
+    const ready = result.status === 'ok';
+    if (ready !== this.wasReady && (this.wasReady !== null || !ready)) {
+      if (ready) this.logger.log('ready again');
+      else this.logger.warn({ not_ready: Object.keys(result.error ?? {}) }, `not ready (${describeDown(result)})`);
+    }
+    this.wasReady = ready;
+    return result;
+  }
+
+  /** Terminus throws its 503 as an exception; the probe answers its body as it is, not the API's error shape. */
+  private async answer(response: Response, indicators: HealthIndicatorFunction[]): Promise<HealthCheckResult> {
+    let result: HealthCheckResult;
+    try {
+      result = await this.checks.check(indicators);
+    } catch (error) {
+      if (!(error instanceof ServiceUnavailableException)) throw error;
+      result = error.getResponse() as HealthCheckResult;
+    }
+    if (this.stopping) result = { ...result, status: 'shutting_down' };
+    if (result.status !== 'ok') response.status(HttpStatus.SERVICE_UNAVAILABLE);
+    return result;
+  }
+}
+
+function describeDown(result: HealthCheckResult): string {
+  if (result.status === 'shutting_down') return 'shutting down';
+  return Object.entries(result.error ?? {})
+    .map(([key, value]) => `${key}: ${String((value as { message?: unknown }).message ?? 'down')}`)
+    .join('; ');
 }

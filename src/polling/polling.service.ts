@@ -23,6 +23,10 @@ export interface CycleSummary {
   ok: number;
   failed: number;
   durationMs: number;
+  /** Ticks skipped while this cycle ran. */
+  skippedTicks: number;
+  /** Readings written to the database while this cycle ran (its own, and live reads'). */
+  stored: number;
 }
 
 export interface PollingStats {
@@ -31,6 +35,8 @@ export interface PollingStats {
   polls: { ok: number; failed: number };
   lastCycle: CycleSummary | null;
   lastTickAt: Date | null;
+  /** When the cycle under way started (null between cycles). */
+  cycleStartedAt: Date | null;
 }
 
 const TICK = 'polling-tick';
@@ -66,6 +72,7 @@ export class PollingService implements OnApplicationBootstrap, OnModuleDestroy, 
     polls: { ok: 0, failed: 0 },
     lastCycle: null,
     lastTickAt: null,
+    cycleStartedAt: null,
   };
 
   constructor(
@@ -95,10 +102,28 @@ export class PollingService implements OnApplicationBootstrap, OnModuleDestroy, 
     );
   }
 
+  get enabled(): boolean {
+    return this.polling.enabled;
+  }
+
+  /**
+   * Whether polling goes on: the scheduler ticked lately, and no cycle has been running for longer than a cycle
+   * can take (its polls, claim and write all have deadlines, so a cycle that old is stuck). True when polling is
+   * off. Both allowances are two intervals and 5 s.
+   */
   get schedulerAlive(): boolean {
     if (!this.polling.enabled) return true;
+    const now = Date.now();
+    const allowanceMs = this.stallAllowanceMs;
     const lastTick = this.stats.lastTickAt?.getTime();
-    return lastTick !== undefined && Date.now() - lastTick < this.polling.intervalSeconds * 2000 + 5000;
+    const cycleStarted = this.stats.cycleStartedAt?.getTime();
+    const ticking = lastTick !== undefined && now - lastTick < allowanceMs;
+    return ticking && (cycleStarted === undefined || now - cycleStarted < allowanceMs);
+  }
+
+  /** How old the last tick, or the cycle under way, may be before the scheduler counts as stalled. */
+  get stallAllowanceMs(): number {
+    return this.polling.intervalSeconds * 2000 + 5000;
   }
 
   /** Starts a cycle unless the previous one still runs: then this tick is skipped and counted. */
@@ -123,10 +148,21 @@ export class PollingService implements OnApplicationBootstrap, OnModuleDestroy, 
    */
   async runCycle(): Promise<CycleSummary> {
     const started = performance.now();
+    this.stats.cycleStartedAt = new Date();
+    try {
+      return await this.pollAll(started);
+    } finally {
+      this.stats.cycleStartedAt = null;
+    }
+  }
+
+  private async pollAll(started: number): Promise<CycleSummary> {
+    const skippedBefore = this.stats.skippedTicks;
+    const writtenBefore = this.writer.stats.readingsWritten;
     // Claimed until just before the next tick, so that another instance cannot poll them in this interval.
     const claimMs = Math.max(this.polling.intervalSeconds * 1000 - Math.min(1000, this.polling.intervalSeconds * 100), 1);
     const targets = await this.claim(claimMs);
-    const summary: CycleSummary = { meters: targets.length, ok: 0, failed: 0, durationMs: 0 };
+    const summary: CycleSummary = { meters: targets.length, ok: 0, failed: 0, durationMs: 0, skippedTicks: 0, stored: 0 };
     const slots = new Semaphore(this.polling.concurrency);
     const polls: Promise<void>[] = [];
     for (const { target, offsetMs } of this.schedule(targets)) {
@@ -152,13 +188,31 @@ export class PollingService implements OnApplicationBootstrap, OnModuleDestroy, 
       this.logger.warn(`cycle results stay buffered: ${String(error)}`);
     });
     summary.durationMs = Math.round(performance.now() - started);
+    summary.skippedTicks = this.stats.skippedTicks - skippedBefore;
+    summary.stored = this.writer.stats.readingsWritten - writtenBefore;
     this.stats.cycles++;
     this.metrics.cycleDuration.observe(summary.durationMs / 1000);
     this.stats.lastCycle = summary;
-    this.logger.log(
-      `cycle: ${summary.meters} meters, ${summary.ok} ok, ${summary.failed} failed, ${summary.durationMs} ms`,
-    );
+    this.logCycle(summary);
     return summary;
+  }
+
+  /** The one line per cycle: its figures as fields (`cycle.ok`, ...) for log queries, and as text for people. */
+  private logCycle(summary: CycleSummary): void {
+    const cycle = {
+      meters: summary.meters,
+      ok: summary.ok,
+      failed: summary.failed,
+      duration_ms: summary.durationMs,
+      skipped_ticks: summary.skippedTicks,
+      stored: summary.stored,
+      buffered: this.writer.stats.buffered,
+    };
+    this.logger.log(
+      { cycle },
+      `cycle: ${cycle.meters} meters, ${cycle.ok} ok, ${cycle.failed} failed, ${cycle.duration_ms} ms, ` +
+        `${cycle.stored} readings stored, ${cycle.buffered} results buffered`,
+    );
   }
 
   /**

@@ -17,6 +17,8 @@ export interface WriterStats {
   buffered: number;
   /** Poll results dropped, oldest first, because the buffer was full. */
   dropped: number;
+  /** When results were last dropped (null: never). */
+  lastDroppedAt: Date | null;
   /** When the current run of failed writes began (null while writes succeed). */
   failingSince: Date | null;
 }
@@ -67,7 +69,14 @@ export class ReadingWriter implements OnApplicationShutdown {
   private readonly batchSize: number;
   private readonly maxBuffered: number;
   private readonly timer: NodeJS.Timeout;
-  readonly stats: WriterStats = { readingsWritten: 0, writeFailures: 0, buffered: 0, dropped: 0, failingSince: null };
+  readonly stats: WriterStats = {
+    readingsWritten: 0,
+    writeFailures: 0,
+    buffered: 0,
+    dropped: 0,
+    lastDroppedAt: null,
+    failingSince: null,
+  };
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -83,6 +92,11 @@ export class ReadingWriter implements OnApplicationShutdown {
       if (this.retryDue()) void this.flush().catch(() => undefined);
     }, FLUSH_EVERY_MS);
     this.timer.unref();
+  }
+
+  /** How many poll results the buffer holds before it drops the oldest (POLL_BUFFER_MAX_RESULTS). */
+  get capacity(): number {
+    return this.maxBuffered;
   }
 
   /** Queues a result; a full batch starts a write in the background (unless the database is in backoff). */
@@ -221,6 +235,7 @@ export class ReadingWriter implements OnApplicationShutdown {
   private countDropped(count: number): void {
     if (count <= 0) return;
     this.stats.dropped += count;
+    this.stats.lastDroppedAt = new Date();
     this.metrics.dropped.inc(count);
     this.droppedSinceLog += count;
     const now = Date.now();

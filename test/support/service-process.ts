@@ -9,7 +9,7 @@ export const START_TIMEOUT_MS = 45_000;
 
 /** Variables of this service that must come only from the test, never from the shell that runs Jest. */
 const SERVICE_VARIABLES =
-  /^(DATABASE_URL|PORT|POLL_.*|POLLING_ENABLED|METER_.*|STATS_TIMEZONE|EMBEDDED_PG_.*|SHUTDOWN_GRACE_MS|HTTP_.*|API_.*|TEST_.*)$/;
+  /^(DATABASE_URL|PORT|POLL_.*|POLLING_ENABLED|METER_.*|STATS_TIMEZONE|EMBEDDED_PG_.*|SHUTDOWN_GRACE_MS|HTTP_.*|API_.*|LOG_LEVEL|TEST_.*)$/;
 
 export interface Exit {
   code: number | null;
@@ -22,6 +22,8 @@ export interface ServiceProcess {
   exited: Promise<Exit>;
   /** Everything it printed, stdout and stderr together. */
   output(): string;
+  /** What it printed on stdout alone (its log lines). */
+  stdout(): string;
   /** The last part of its output, for failure messages. */
   tail(): string;
 }
@@ -38,7 +40,11 @@ export function startService(port: number, env: Record<string, string>): Service
   });
   started.add(child);
   let output = '';
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+  let stdout = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    output += chunk;
+    stdout += chunk;
+  });
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
   const exited = new Promise<Exit>((resolveExit) => child.once('exit', (code, signal) => resolveExit({ code, signal })));
   return {
@@ -46,6 +52,7 @@ export function startService(port: number, env: Record<string, string>): Service
     port,
     exited,
     output: () => output,
+    stdout: () => stdout,
     tail: () => `--- output of the service ---\n${output.slice(-4000)}`,
   };
 }

@@ -43,7 +43,14 @@ export async function createTestApp(
   const database = options.databaseUrl
     ? { url: options.databaseUrl, drop: async () => undefined }
     : await createTestDatabase(label);
-  const config = loadConfig({ POLLING_ENABLED: 'false', POLL_TIMEOUT_MS: '1000', POLL_SCHEDULE: 'burst', ...env });
+  const config = loadConfig({
+    POLLING_ENABLED: 'false',
+    POLL_TIMEOUT_MS: '1000',
+    POLL_SCHEDULE: 'burst',
+    // Quiet tests: only errors reach the output unless a test asks for more.
+    LOG_LEVEL: 'error',
+    ...env,
+  });
   const moduleRef = await Test.createTestingModule({
     imports: [AppModule.register({ config, databaseUrl: database.url })],
   }).compile();
