@@ -2,11 +2,11 @@ import { execFile, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, readlink, realpath, rename, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
 import { arch, platform } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import * as vm from 'node:vm';
+import { freePorts } from '../common/free-ports';
 
 export interface EmbeddedPostgresOptions {
   dataDir: string;
@@ -163,18 +163,10 @@ async function initialise(
   }
 }
 
-/** Asks the OS for a port that is free right now on 127.0.0.1 (another process may still take it before use). */
+/** A port that is free right now on 127.0.0.1 (another process may still take it before use; see freePorts). */
 export async function findFreePort(): Promise<number> {
-  return new Promise<number>((resolvePort, reject) => {
-    const probe = createServer();
-    probe.unref();
-    probe.once('error', reject);
-    probe.listen(0, HOST, () => {
-      const address = probe.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      probe.close(() => (port > 0 ? resolvePort(port) : reject(new Error('the OS returned no port'))));
-    });
-  });
+  const [port] = await freePorts(1, HOST);
+  return port!;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
