@@ -34,12 +34,19 @@ async function main(): Promise<void> {
     bootstrapLogger.log(`${signal}: stopping (no new polls, flushing readings)`);
     // A hung shutdown must not outlive its deadline: DevOps wait for the process to go. Polls get the grace
     // period, the last write its retry budget, closing the pool and the embedded database the rest.
+    const writer = app.get(ReadingWriter);
+    // The exit code keeps its meaning (1: readings were given up) when the deadline cuts the stop short: a database
+    // that hangs after the last write holds the pool's close, and nothing is lost by leaving then.
     const deadline = setTimeout(() => {
-      bootstrapLogger.error('shutdown deadline passed: exiting');
-      process.exit(1);
+      const lost = writer.unwritten().readings;
+      if (lost > 0) {
+        bootstrapLogger.error(`shutdown deadline passed: exiting with code 1, ${lost} readings could not be written`);
+      } else {
+        bootstrapLogger.warn('shutdown deadline passed while closing (the database does not answer); every reading was written');
+      }
+      process.exit(lost > 0 ? 1 : 0);
     }, config.polling.shutdownGraceMs + SHUTDOWN_FLUSH_BUDGET_MS + 10_000);
     deadline.unref();
-    const writer = app.get(ReadingWriter);
     // Requests in progress get a moment to finish; a client that holds its connection open (idle keep-alive, or a
     // body sent a byte at a time) must not hold the shutdown: its connection is closed.
     const server = app.getHttpServer() as Server;

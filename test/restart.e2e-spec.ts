@@ -238,4 +238,26 @@ describe('Stopping the polling service (SPEC 8 SIGTERM, SPEC 9, issue 5)', () =>
     expect(await storedTotal()).toBe(totalRequests() - lost);
     console.log(`[restart] SIGTERM during a short outage: exit 0 after ${tookMs} ms, nothing more lost`);
   }, 90_000);
+  it('SIGTERM while the database hangs with nothing left to write: exit 0 at once, not the code of lost readings', async () => {
+    // Nothing is polled: whatever the stop waits for, it is not a reading.
+    await direct.query('UPDATE meters SET enabled = false');
+    const service = await start();
+    proxy.hang();
+    try {
+      // A tick's claim is now stuck in a pool connection (abandoned at its deadline; the query is not): the stop
+      // must not wait for it, nor count it as a loss.
+      await pause(4000);
+      const sentAt = Date.now();
+      service.child.kill('SIGTERM');
+      const exit = await exitWithin(service, GRACE_MS + FLUSH_BUDGET_MS + 15_000, 'exit after SIGTERM with a hung database');
+      const tookMs = Date.now() - sentAt;
+      expect({ exit, output: exit.code === 0 ? '' : service.tail() }).toEqual({ exit: { code: 0, signal: null }, output: '' });
+      expect(service.output()).not.toMatch(/could not be written/);
+      expect(tookMs).toBeLessThan(GRACE_MS + FLUSH_BUDGET_MS);
+      console.log(`[restart] SIGTERM with a hung database and nothing to write: exit 0 after ${tookMs} ms`);
+    } finally {
+      proxy.resume();
+      await direct.query('UPDATE meters SET enabled = true');
+    }
+  }, 90_000);
 });
