@@ -17,6 +17,32 @@ export interface WindowRow {
   energyKwh: string;
 }
 
+/** A rollup row as `pg` returns it: numeric and bigint as strings, exact. */
+export interface RollupRow {
+  bucket_start: Date;
+  readings: number;
+  first_at: Date;
+  last_at: Date;
+  current_sum: string;
+  current_min: string;
+  current_max: string;
+  current_last: string;
+  current_held: string;
+  consumption_kwh: string;
+  resets: number;
+  misreads: number;
+  from_at: Date;
+  from_energy: string;
+  to_at: Date | null;
+  to_energy: string | null;
+  span_ms: string;
+  covered_ms: string;
+  gap_count: number;
+  gap_from_ms: string[];
+  gap_to_ms: string[];
+  max_gap_ms: string;
+}
+
 /**
  * A reading of the history as text, as PostgreSQL prints it (no Date or number is built per row: the CSV export
  * goes through hundreds of thousands). `key` is its exact taken_at, 2023-08-12T00:00:31.123456Z: the position a
@@ -98,6 +124,58 @@ export class ReadingsRepository {
       [meterId, start.toISOString(), end.toISOString()],
     );
     return rows.map((row) => ({ takenAt: row.taken_at, currentA: row.current_a, energyKwh: row.energy_kwh }));
+  }
+
+  /**
+   * The raw readings of several short ranges at once, each with its counter window (3 readings before, the
+   * range, 1 after; see counterWindow): the parts of a period that are not whole hours of the rollups.
+   */
+  async segmentWindows(meterId: string, ranges: readonly { start: number; end: number }[]): Promise<WindowRow[][]> {
+    const windows: WindowRow[][] = ranges.map(() => []);
+    if (ranges.length === 0) return windows;
+    const rows: { i: string; taken_at: Date; current_a: string; energy_kwh: string }[] = await this.dataSource.query(
+      `SELECT s.i, w.taken_at, w.current_a, w.energy_kwh
+         FROM unnest($2::timestamptz[], $3::timestamptz[]) WITH ORDINALITY AS s(start_at, end_at, i)
+        CROSS JOIN LATERAL (
+              (SELECT taken_at, current_a, energy_kwh FROM readings
+                WHERE meter_id = $1 AND taken_at < s.start_at ORDER BY taken_at DESC LIMIT 3)
+              UNION ALL
+              (SELECT taken_at, current_a, energy_kwh FROM readings
+                WHERE meter_id = $1 AND taken_at >= s.start_at AND taken_at < s.end_at)
+              UNION ALL
+              (SELECT taken_at, current_a, energy_kwh FROM readings
+                WHERE meter_id = $1 AND taken_at >= s.end_at ORDER BY taken_at LIMIT 1)
+            ) w
+        ORDER BY s.i, w.taken_at`,
+      [meterId, ranges.map((r) => new Date(r.start).toISOString()), ranges.map((r) => new Date(r.end).toISOString())],
+    );
+    for (const row of rows) {
+      windows[Number(row.i) - 1].push({ takenAt: row.taken_at, currentA: row.current_a, energyKwh: row.energy_kwh });
+    }
+    return windows;
+  }
+
+  /** The meter's rollup rows (readings_hourly or readings_daily) that start at the given instants. */
+  async rollupRows(meterId: string, size: 'hour' | 'day', starts: readonly number[]): Promise<RollupRow[]> {
+    if (starts.length === 0) return [];
+    const table = size === 'hour' ? 'readings_hourly' : 'readings_daily';
+    return this.dataSource.query(
+      `SELECT bucket_start, readings, first_at, last_at, current_sum, current_min, current_max, current_last,
+              current_held, consumption_kwh, resets, misreads, from_at, from_energy, to_at, to_energy,
+              span_ms, covered_ms, gap_count, gap_from_ms, gap_to_ms, max_gap_ms
+         FROM ${table}
+        WHERE meter_id = $1 AND bucket_start = ANY($2::timestamptz[])
+        ORDER BY bucket_start`,
+      [meterId, starts.map((start) => new Date(start).toISOString())],
+    );
+  }
+
+  /**
+   * The gap threshold new rollup rows are computed with (the Rollups migration): the service's own, written at
+   * boot. Rows computed with another one are not used for statistics.
+   */
+  async setRollupGapThreshold(maxGapMs: number): Promise<void> {
+    await this.dataSource.query('UPDATE rollup_settings SET max_gap_ms = $1 WHERE max_gap_ms <> $1', [maxGapMs]);
   }
 
   /**
