@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { formatMicro } from '../src/common/decimal';
 import { NewReading, ReadingsRepository } from '../src/readings/readings.repository';
+import { RollupRefresher } from '../src/readings/rollup-refresher';
 import { StatsService } from '../src/readings/stats.service';
 import { insertMeter } from './support/factories';
 import { createTestApp, TestApp } from './support/test-app';
@@ -19,33 +20,48 @@ const RUNS = Number(process.env.ROLLUP_PROPERTY_RUNS ?? 300);
 
 type Event = { kind: 'step'; kwh: bigint } | { kind: 'replace'; to: bigint } | { kind: 'misread'; below: bigint };
 
-const readingArb = fc.record({
-  gap: fc.oneof(
-    { weight: 5, arbitrary: fc.constant(MINUTE) },
-    { weight: 2, arbitrary: fc.integer({ min: 1, max: 150_000 }) },
-    { weight: 2, arbitrary: fc.constantFrom(15 * MINUTE, 30 * MINUTE, HOUR, 2 * HOUR) },
-    { weight: 2, arbitrary: fc.integer({ min: 150_001, max: 8 * HOUR }) },
-  ),
-  event: fc.oneof(
-    { weight: 8, arbitrary: fc.bigInt({ min: 0n, max: 5_000_000n }).map((kwh): Event => ({ kind: 'step', kwh })) },
-    { weight: 1, arbitrary: fc.constant<Event>({ kind: 'step', kwh: 0n }) },
-    { weight: 1, arbitrary: fc.bigInt({ min: 0n, max: 3_000_000n }).map((to): Event => ({ kind: 'replace', to })) },
-    { weight: 2, arbitrary: fc.bigInt({ min: 1n, max: 2_000_000_000n }).map((below): Event => ({ kind: 'misread', below })) },
-  ),
-  current: fc.bigInt({ min: 0n, max: 50_000_000n }),
-});
+/** Dense histories (mostly 1-minute polls) or sparse ones (readings hours apart, a late one lands between). */
+const readingArb = (sparse: boolean) =>
+  fc.record({
+    gap: sparse
+      ? fc.oneof(fc.constantFrom(HOUR, 2 * HOUR, 30 * MINUTE), fc.integer({ min: 1, max: 3 * HOUR }))
+      : fc.oneof(
+          { weight: 5, arbitrary: fc.constant(MINUTE) },
+          { weight: 2, arbitrary: fc.integer({ min: 1, max: 150_000 }) },
+          { weight: 2, arbitrary: fc.constantFrom(15 * MINUTE, 30 * MINUTE, HOUR, 2 * HOUR) },
+          { weight: 2, arbitrary: fc.integer({ min: 150_001, max: 8 * HOUR }) },
+        ),
+    event: fc.oneof(
+      { weight: 8, arbitrary: fc.bigInt({ min: 0n, max: 5_000_000n }).map((kwh): Event => ({ kind: 'step', kwh })) },
+      { weight: 1, arbitrary: fc.constant<Event>({ kind: 'step', kwh: 0n }) },
+      { weight: 1, arbitrary: fc.bigInt({ min: 0n, max: 3_000_000n }).map((to): Event => ({ kind: 'replace', to })) },
+      {
+        weight: sparse ? 5 : 2,
+        arbitrary: fc.bigInt({ min: 1n, max: 2_000_000_000n }).map((below): Event => ({ kind: 'misread', below })),
+      },
+    ),
+    current: fc.bigInt({ min: 0n, max: 50_000_000n }),
+  });
 
 interface Case {
   readings: { at: number; energy: bigint; current: bigint }[];
   /** Arrival order: a permutation, cut into batches; some readings arrive twice. */
   order: number[];
   batches: number;
+  /** After which batches the rollups are refreshed (as the background refresher would), before the next arrive. */
+  refreshes: boolean[];
   repeats: number[];
   queries: { start: number; end: number; dateOnly: boolean; bucket?: 'hour' | 'day' | 'month'; tz: string }[];
 }
 
 const caseArb: fc.Arbitrary<Case> = fc
-  .tuple(fc.bigInt({ min: 0n, max: 50_000_000_000n }), fc.array(readingArb, { minLength: 0, maxLength: 60 }))
+  .boolean()
+  .chain((sparse) =>
+    fc.tuple(
+      fc.bigInt({ min: 0n, max: 50_000_000_000n }),
+      fc.array(readingArb(sparse), { minLength: 0, maxLength: sparse ? 12 : 60 }),
+    ),
+  )
   .map(([initial, events]) => {
     let at = T0 - 3 * HOUR;
     let energy = initial;
@@ -61,7 +77,8 @@ const caseArb: fc.Arbitrary<Case> = fc
     fc.record({
       readings: fc.constant(readings),
       order: fc.shuffledSubarray([...readings.keys()], { minLength: readings.length, maxLength: readings.length }),
-      batches: fc.integer({ min: 1, max: 4 }),
+      batches: fc.integer({ min: 1, max: 6 }),
+      refreshes: fc.array(fc.boolean(), { minLength: 6, maxLength: 6 }),
       repeats: fc.array(fc.nat({ max: Math.max(0, readings.length - 1) }), { maxLength: readings.length > 0 ? 3 : 0 }),
       queries: fc.array(queryArb(readings.map((r) => r.at)), { minLength: 1, maxLength: 4 }),
     }),
@@ -92,11 +109,13 @@ describe('Rollups answer statistics exactly as raw readings do (issue #4 item 6)
   let t: TestApp;
   let stats: StatsService;
   let repository: ReadingsRepository;
+  let refresher: RollupRefresher;
 
   beforeAll(async () => {
     t = await createTestApp('rollups');
     stats = t.app.get(StatsService);
     repository = t.app.get(ReadingsRepository);
+    refresher = t.app.get(RollupRefresher);
   });
   afterAll(async () => {
     await t?.close();
@@ -116,11 +135,10 @@ describe('Rollups answer statistics exactly as raw readings do (issue #4 item 6)
         });
         const arrivals = [...c.order, ...c.repeats];
         const size = Math.ceil(arrivals.length / c.batches);
-        for (let k = 0; k < arrivals.length; k += size) {
+        for (let k = 0, batch = 0; k < arrivals.length; k += size, batch++) {
           await t.dataSource.transaction((manager) => repository.insertBatch(arrivals.slice(k, k + size).map(toNew), manager));
+          if (c.refreshes[batch]) await refresher.refreshAll();
         }
-        const [{ n }] = await t.dataSource.query('SELECT count(*)::int AS n FROM readings_hourly WHERE meter_id = $1', [meterId]);
-        rollupRows += n;
         for (const q of c.queries) {
           const request = {
             startDate: q.dateOnly ? dayOf(q.start) : new Date(q.start).toISOString(),
@@ -133,6 +151,8 @@ describe('Rollups answer statistics exactly as raw readings do (issue #4 item 6)
           expect(fromRollups).toEqual(fromRaw);
           compared++;
         }
+        const [{ n }] = await t.dataSource.query('SELECT count(*)::int AS n FROM readings_hourly WHERE meter_id = $1', [meterId]);
+        rollupRows += n;
       }),
       { numRuns: RUNS },
     );
@@ -141,7 +161,7 @@ describe('Rollups answer statistics exactly as raw readings do (issue #4 item 6)
     expect(compared).toBeGreaterThanOrEqual(RUNS);
   }, 600_000);
 
-  it('a meter deleted, its rollups go with its readings; TRUNCATE empties them', async () => {
+  it('writes only mark hours dirty; a refresh computes them; readings removed take their rollups with them', async () => {
     const { meter_id: meterId } = await insertMeter(t.dataSource);
     await repository.insertBatch([
       { meterId, takenAt: new Date(T0), currentA: '1', energyKwh: '10' },
@@ -149,9 +169,13 @@ describe('Rollups answer statistics exactly as raw readings do (issue #4 item 6)
     ]);
     const rows = async (table: string) =>
       (await t.dataSource.query(`SELECT count(*)::int AS n FROM ${table} WHERE meter_id = $1`, [meterId]))[0].n;
-    expect([await rows('readings_hourly'), await rows('readings_daily')]).toEqual([2, 2]);
+    expect(await rows('rollup_dirty')).toBe(2);
+    expect(await repository.refreshRollups(meterId)).toBe(2);
+    expect([await rows('readings_hourly'), await rows('readings_daily'), await rows('rollup_dirty')]).toEqual([2, 2, 0]);
     await t.http().delete(`/meters/${meterId}/`).expect(204);
-    expect([await rows('readings_hourly'), await rows('readings_daily')]).toEqual([0, 0]);
+    expect(await rows('rollup_dirty')).toBe(2);
+    await refresher.refreshAll();
+    expect([await rows('readings_hourly'), await rows('readings_daily'), await rows('rollup_dirty')]).toEqual([0, 0, 0]);
   });
 
   it('a rollup computed with another gap threshold is not used: the answer comes from raw readings', async () => {

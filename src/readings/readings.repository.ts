@@ -17,6 +17,12 @@ export interface WindowRow {
   energyKwh: string;
 }
 
+export interface RollupInputs {
+  windows: WindowRow[][];
+  hourRows: RollupRow[];
+  dayRows: RollupRow[];
+}
+
 /** A rollup row as `pg` returns it: numeric and bigint as strings, exact. */
 export interface RollupRow {
   bucket_start: Date;
@@ -130,10 +136,14 @@ export class ReadingsRepository {
    * The raw readings of several short ranges at once, each with its counter window (3 readings before, the
    * range, 1 after; see counterWindow): the parts of a period that are not whole hours of the rollups.
    */
-  async segmentWindows(meterId: string, ranges: readonly { start: number; end: number }[]): Promise<WindowRow[][]> {
+  async segmentWindows(
+    meterId: string,
+    ranges: readonly { start: number; end: number }[],
+    manager: EntityManager = this.dataSource.manager,
+  ): Promise<WindowRow[][]> {
     const windows: WindowRow[][] = ranges.map(() => []);
     if (ranges.length === 0) return windows;
-    const rows: { i: string; taken_at: Date; current_a: string; energy_kwh: string }[] = await this.dataSource.query(
+    const rows: { i: string; taken_at: Date; current_a: string; energy_kwh: string }[] = await manager.query(
       `SELECT s.i, w.taken_at, w.current_a, w.energy_kwh
          FROM unnest($2::timestamptz[], $3::timestamptz[]) WITH ORDINALITY AS s(start_at, end_at, i)
         CROSS JOIN LATERAL (
@@ -156,10 +166,15 @@ export class ReadingsRepository {
   }
 
   /** The meter's rollup rows (readings_hourly or readings_daily) that start at the given instants. */
-  async rollupRows(meterId: string, size: 'hour' | 'day', starts: readonly number[]): Promise<RollupRow[]> {
+  async rollupRows(
+    meterId: string,
+    size: 'hour' | 'day',
+    starts: readonly number[],
+    manager: EntityManager = this.dataSource.manager,
+  ): Promise<RollupRow[]> {
     if (starts.length === 0) return [];
     const table = size === 'hour' ? 'readings_hourly' : 'readings_daily';
-    return this.dataSource.query(
+    return manager.query(
       `SELECT bucket_start, readings, first_at, last_at, current_sum, current_min, current_max, current_last,
               current_held, consumption_kwh, resets, misreads, from_at, from_energy, to_at, to_energy,
               span_ms, covered_ms, gap_count, gap_from_ms, gap_to_ms, max_gap_ms
@@ -168,6 +183,40 @@ export class ReadingsRepository {
         ORDER BY bucket_start`,
       [meterId, starts.map((start) => new Date(start).toISOString())],
     );
+  }
+
+  /**
+   * What statistics from rollups read, in one snapshot (REPEATABLE READ): the raw windows of the edge segments and
+   * the hour and day rows. Null when the meter has dirty hours in that snapshot (refresh them first): the rows
+   * would then lag behind the readings.
+   */
+  async rollupInputs(
+    meterId: string,
+    raw: readonly { start: number; end: number }[],
+    hours: readonly number[],
+    days: readonly number[],
+  ): Promise<RollupInputs | null> {
+    return this.dataSource.transaction('REPEATABLE READ', async (manager) => {
+      const dirty: unknown[] = await manager.query('SELECT 1 FROM rollup_dirty WHERE meter_id = $1 LIMIT 1', [meterId]);
+      if (dirty.length > 0) return null;
+      return {
+        windows: await this.segmentWindows(meterId, raw, manager),
+        hourRows: await this.rollupRows(meterId, 'hour', hours, manager),
+        dayRows: await this.rollupRows(meterId, 'day', days, manager),
+      };
+    });
+  }
+
+  /**
+   * Recomputes the rollups of the meter's dirty hours, or with no meter those of up to `limit` dirty hours of any
+   * (the Rollups migration's readings_rollup_refresh). Returns how many dirty hours were taken.
+   */
+  async refreshRollups(meterId: string | null, limit = 10_000): Promise<number> {
+    const [row]: { taken: number }[] = await this.dataSource.query(
+      'SELECT readings_rollup_refresh($1, $2) AS taken',
+      [meterId, limit],
+    );
+    return row.taken;
   }
 
   /**

@@ -10,7 +10,7 @@ import { classifyPoints } from './counter';
 import { BoundaryReadingDto, BucketDto, FiguresDto, StatsResponseDto } from './dto/stats.dto';
 import { FigureOptions, GAP_POLL_INTERVALS, LISTED_GAPS, meanCurrent, TimedReading, timeWeightedCurrent } from './figures';
 import { parsePeriod, Period, PeriodError } from './period';
-import { ReadingsRepository, RollupRow, WindowRow } from './readings.repository';
+import { ReadingsRepository, RollupInputs, RollupRow, WindowRow } from './readings.repository';
 import {
   BoundaryReading,
   emptySummary,
@@ -112,11 +112,9 @@ export class StatsService implements OnModuleInit {
       if (segment.kind === 'raw') raw.push(segment);
       else (segment.kind === 'hour' ? hours : days).push(segment.start);
     }
-    const [windows, hourRows, dayRows] = await Promise.all([
-      this.readings.segmentWindows(meterId, raw),
-      this.readings.rollupRows(meterId, 'hour', hours),
-      this.readings.rollupRows(meterId, 'day', days),
-    ]);
+    const inputs = await this.readRollups(meterId, raw, hours, days);
+    if (inputs === null) return null;
+    const { windows, hourRows, dayRows } = inputs;
     const rollups = { hour: new Map<number, Summary>(), day: new Map<number, Summary>() };
     for (const [size, rows] of [['hour', hourRows], ['day', dayRows]] as const) {
       for (const row of rows) {
@@ -140,6 +138,24 @@ export class StatsService implements OnModuleInit {
     });
     const whole = buckets.reduce(mergeSummaries, emptySummary(edges[0], edges[0]));
     return { whole: { ...whole, end: edges[edges.length - 1] }, buckets };
+  }
+
+  /**
+   * The rollup rows and raw edges, after bringing the meter's dirty hours up to date. A writer may dirty them again
+   * in between: then refresh and read again, twice at most, before falling back to raw readings (null).
+   */
+  private async readRollups(
+    meterId: string,
+    raw: readonly { start: number; end: number }[],
+    hours: readonly number[],
+    days: readonly number[],
+  ): Promise<RollupInputs | null> {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      await this.readings.refreshRollups(meterId);
+      const inputs = await this.readings.rollupInputs(meterId, raw, hours, days);
+      if (inputs !== null) return inputs;
+    }
+    return null;
   }
 
   private options(): FigureOptions {
