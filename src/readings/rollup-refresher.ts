@@ -1,8 +1,12 @@
 import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { ReadingsRepository } from './readings.repository';
 
-/** How often dirty rollup hours are recomputed in the background (statistics refresh their own meter anyway). */
-const REFRESH_EVERY_MS = 30_000;
+/**
+ * How often dirty rollup hours are recomputed in the background (statistics refresh their own meter anyway). A
+ * refresh costs about the same per dirty hour however many readings made it dirty (~80 us measured here), so
+ * refreshing every 5 minutes costs each 1-minute meter one refresh per 5 readings, not one per reading.
+ */
+const REFRESH_EVERY_MS = 5 * 60_000;
 /** Dirty hours per transaction: bounded work and lock time per step. */
 const REFRESH_CHUNK = 10_000;
 const REFRESH_CHUNKS = 100;
