@@ -89,7 +89,7 @@ export class Rollups1764790000000 implements MigrationInterface {
       await queryRunner.query(`DROP TRIGGER readings_rollup_${trigger} ON readings`);
     }
     await queryRunner.query(`DROP FUNCTION readings_rollup_changed, readings_rollup_updated, readings_rollup_truncated`);
-    await queryRunner.query(`DROP FUNCTION readings_rollup_rebuild, readings_rollup_refresh, readings_rollup_days, readings_rollup_hours`);
+    await queryRunner.query(`DROP FUNCTION readings_rollup_rebuild(varchar[]), readings_rollup_refresh, readings_rollup_days, readings_rollup_hours`);
     await queryRunner.query(`DROP TABLE rollup_dirty, readings_daily, readings_hourly, rollup_settings`);
   }
 }
@@ -302,22 +302,67 @@ BEGIN
   RETURN NULL;
 END
 $fn$;
--- Every rollup from scratch: after a migration, or after the gap threshold changed.
-CREATE FUNCTION readings_rollup_rebuild() RETURNS void LANGUAGE plpgsql AS $fn$
+-- Every rollup of the given meters (null: all) from scratch, in one pass over their whole histories: the same
+-- figures as readings_rollup_hours (the context of each reading is simply its neighbours in the full history).
+-- For a migration, a bulk load, or after the gap threshold changed.
+CREATE FUNCTION readings_rollup_rebuild(p_meters varchar[] DEFAULT NULL) RETURNS void LANGUAGE plpgsql AS $fn$
 DECLARE
+  v_max_gap bigint := (SELECT max_gap_ms FROM rollup_settings);
   v_meters varchar[];
-  v_starts timestamptz[];
+  v_days timestamptz[];
 BEGIN
-  TRUNCATE readings_hourly, readings_daily, rollup_dirty;
-  SELECT array_agg(meter_id), array_agg(hour) INTO v_meters, v_starts FROM (
-    SELECT DISTINCT meter_id, date_trunc('hour', taken_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS hour FROM readings
-  ) s;
-  IF v_meters IS NULL THEN RETURN; END IF;
-  PERFORM readings_rollup_hours(v_meters, v_starts);
-  SELECT array_agg(meter_id), array_agg(day) INTO v_meters, v_starts FROM (
+  DELETE FROM rollup_dirty WHERE p_meters IS NULL OR meter_id = ANY(p_meters);
+  DELETE FROM readings_hourly WHERE p_meters IS NULL OR meter_id = ANY(p_meters);
+  DELETE FROM readings_daily WHERE p_meters IS NULL OR meter_id = ANY(p_meters);
+  INSERT INTO readings_hourly
+  WITH win AS (
+    SELECT meter_id, date_trunc('hour', taken_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS hour, taken_at,
+           current_a AS c, energy_kwh AS e, floor(extract(epoch FROM taken_at) * 1000)::bigint AS ms
+      FROM readings WHERE p_meters IS NULL OR meter_id = ANY(p_meters)
+  ),
+  neighbours AS (
+    SELECT win.*,
+           lag(e) OVER w AS e1, lag(e, 2) OVER w AS e2, lag(taken_at) OVER w AS at1, lag(taken_at, 2) OVER w AS at2,
+           lag(ms) OVER w AS ms1, lag(ms, 2) OVER w AS ms2,
+           lead(e) OVER w AS next_e, lead(ms) OVER w AS next_ms, lead(taken_at) OVER w AS next_at
+      FROM win WINDOW w AS (PARTITION BY meter_id ORDER BY taken_at)
+  ),
+  kinds AS (
+    SELECT neighbours.*, coalesce(e < e1 AND e < next_e AND next_e >= e1, false) AS misread FROM neighbours
+  ),
+  based AS (
+    SELECT kinds.*,
+           CASE WHEN lag(misread) OVER w THEN e2 ELSE e1 END AS base_e,
+           CASE WHEN lag(misread) OVER w THEN at2 ELSE at1 END AS base_at,
+           CASE WHEN lag(misread) OVER w THEN ms2 ELSE ms1 END AS base_ms
+      FROM kinds WINDOW w AS (PARTITION BY meter_id ORDER BY taken_at)
+  ),
+  steps AS (
+    SELECT based.*,
+           CASE WHEN misread OR base_e IS NULL THEN 0 WHEN e >= base_e THEN e - base_e ELSE e END AS step,
+           NOT misread AND base_e IS NOT NULL AND e < base_e AS reset,
+           CASE WHEN NOT misread AND base_ms IS NOT NULL THEN ms - base_ms END AS pair_ms,
+           CASE WHEN next_at < hour + interval '1 hour' THEN c * (next_ms - ms) ELSE 0 END AS held
+      FROM based
+  )
+  SELECT meter_id, hour, count(*), min(taken_at), max(taken_at),
+         sum(c), min(c), max(c), (array_agg(c ORDER BY taken_at DESC))[1], sum(held),
+         sum(step), count(*) FILTER (WHERE reset), count(*) FILTER (WHERE misread),
+         (array_agg(coalesce(base_at, taken_at) ORDER BY taken_at))[1],
+         (array_agg(CASE WHEN base_at IS NULL THEN e ELSE base_e END ORDER BY taken_at))[1],
+         (array_agg(taken_at ORDER BY taken_at DESC) FILTER (WHERE NOT misread))[1],
+         (array_agg(e ORDER BY taken_at DESC) FILTER (WHERE NOT misread))[1],
+         coalesce(sum(pair_ms), 0), coalesce(sum(pair_ms) FILTER (WHERE pair_ms <= v_max_gap), 0),
+         count(*) FILTER (WHERE pair_ms > v_max_gap),
+         coalesce((array_agg(base_ms ORDER BY taken_at) FILTER (WHERE pair_ms > v_max_gap))[1:100], '{}'),
+         coalesce((array_agg(ms ORDER BY taken_at) FILTER (WHERE pair_ms > v_max_gap))[1:100], '{}'),
+         v_max_gap
+    FROM steps
+   GROUP BY meter_id, hour;
+  SELECT array_agg(meter_id), array_agg(day) INTO v_meters, v_days FROM (
     SELECT DISTINCT meter_id, date_trunc('day', bucket_start AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS day
-      FROM readings_hourly
+      FROM readings_hourly WHERE p_meters IS NULL OR meter_id = ANY(p_meters)
   ) s;
-  PERFORM readings_rollup_days(v_meters, v_starts);
+  IF v_meters IS NOT NULL THEN PERFORM readings_rollup_days(v_meters, v_days); END IF;
 END
 $fn$`;
