@@ -159,8 +159,12 @@ async function printSizes(dataSource: DataSource): Promise<void> {
   let readings = 0;
   let total = 0;
   for (const name of ['readings', 'readings_hourly', 'readings_daily']) {
+    // A partitioned table has no storage of its own: its size is that of its partitions.
     const [{ n, bytes }]: { n: string; bytes: string }[] = await dataSource.query(
-      `SELECT (SELECT count(*) FROM ${name}) AS n, pg_total_relation_size('${name}') AS bytes`,
+      `SELECT (SELECT count(*) FROM ${name}) AS n,
+              pg_total_relation_size('${name}')
+              + coalesce((SELECT sum(pg_total_relation_size(inhrelid)) FROM pg_inherits
+                           WHERE inhparent = '${name}'::regclass), 0) AS bytes`,
     );
     if (name === 'readings') readings = Number(n);
     total += Number(bytes);

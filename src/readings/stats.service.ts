@@ -230,9 +230,9 @@ function toTimedReading(row: WindowRow): TimedReading {
 
 /** A rollup row as the Summary of its UTC hour or day. */
 function rollupSummary(row: RollupRow, size: 'hour' | 'day'): Summary {
-  const start = row.bucket_start.getTime();
-  const firstAt = row.first_at.getTime();
-  const lastAt = row.last_at.getTime();
+  const start = Number(row.bucket_start);
+  const firstAt = Number(row.first_at);
+  const lastAt = Number(row.last_at);
   return {
     start,
     end: start + (size === 'hour' ? 3_600_000 : 86_400_000),
@@ -250,8 +250,8 @@ function rollupSummary(row: RollupRow, size: 'hour' | 'day'): Summary {
     consumption: parseStoredDecimal(row.consumption_kwh),
     resets: row.resets,
     misreads: row.misreads,
-    from: { at: row.from_at.getTime(), energy: parseStoredDecimal(row.from_energy) },
-    to: row.to_at === null || row.to_energy === null ? null : { at: row.to_at.getTime(), energy: parseStoredDecimal(row.to_energy) },
+    from: { at: Number(row.from_at), energy: parseStoredDecimal(row.from_energy) },
+    to: row.to_at === null || row.to_energy === null ? null : { at: Number(row.to_at), energy: parseStoredDecimal(row.to_energy) },
     spanMs: Number(row.span_ms),
     coveredMs: Number(row.covered_ms),
     gapCount: row.gap_count,

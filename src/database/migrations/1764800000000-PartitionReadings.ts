@@ -90,6 +90,8 @@ DECLARE
   v_name text;
   v_created integer := 0;
 BEGIN
+  -- Instances booting together would both find a month missing and both create it.
+  PERFORM pg_advisory_xact_lock(4243);
   WHILE v_month AT TIME ZONE 'UTC' <= p_to LOOP
     v_name := 'readings_p' || to_char(v_month, 'YYYYMM');
     IF to_regclass(v_name) IS NULL THEN
@@ -110,7 +112,8 @@ $fn$`;
 
 /**
  * Drops the monthly partitions that end at or before p_before (DROP TABLE, no trigger: the rollups stay); returns
- * their names. Rows of the default partition are never expired this way.
+ * their names. Rows of the default partition are never expired this way. Dropping a partition locks the readings
+ * table for a moment (DETACH ... CONCURRENTLY is not possible while a default partition exists).
  */
 const DROP_PARTITIONS_BEFORE = `
 CREATE FUNCTION readings_drop_partitions_before(p_before timestamptz) RETURNS text[]
@@ -119,6 +122,7 @@ DECLARE
   v_name text;
   v_dropped text[] := '{}';
 BEGIN
+  PERFORM pg_advisory_xact_lock(4243);
   FOR v_name IN
     SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
      WHERE i.inhparent = 'readings'::regclass AND c.relname ~ '^readings_p[0-9]{6}$'
