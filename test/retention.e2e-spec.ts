@@ -62,8 +62,7 @@ describe('Readings partitioned by month, expired months dropped (issue #4 item 7
     } finally {
       await old.destroy();
     }
-    // The same figures from raw readings on the old table: an app without the last migration cannot start, so the
-    // reference comes from the new one's raw path over the same rows, checked below against a count taken before.
+    // The app (which migrates on start) boots in the first test, after the old table's rows are counted.
   });
   afterAll(async () => {
     await t?.close();
