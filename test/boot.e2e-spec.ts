@@ -18,10 +18,15 @@ const START_TIMEOUT_MS = 45_000;
 /** main.ts allows SHUTDOWN_GRACE_MS (10 s) + 15 s; an idle service with polling off must be far quicker. */
 const STOP_TIMEOUT_MS = 15_000;
 /** Every migration the service ships, in order. */
-const MIGRATION_NAMES = ['InitialSchema1764770000000', 'IngestTuning1764780000000'];
+const MIGRATION_NAMES = [
+  'InitialSchema1764770000000',
+  'IngestTuning1764780000000',
+  'Rollups1764790000000',
+  'PartitionReadings1764800000000',
+];
 
 /** Variables of this service that must come only from the test, never from the shell that runs Jest. */
-const SERVICE_VARIABLES = /^(DATABASE_URL|PORT|POLL_.*|POLLING_ENABLED|METER_.*|STATS_TIMEZONE|EMBEDDED_PG_.*|SHUTDOWN_GRACE_MS|HTTP_BODY_LIMIT_BYTES|LOG_LEVEL|TEST_.*)$/;
+const SERVICE_VARIABLES = /^(DATABASE_URL|PORT|POLL_.*|POLLING_ENABLED|METER_.*|STATS_TIMEZONE|READINGS_RETENTION_DAYS|EMBEDDED_PG_.*|SHUTDOWN_GRACE_MS|HTTP_BODY_LIMIT_BYTES|LOG_LEVEL|TEST_.*)$/;
 
 interface Exit {
   code: number | null;

@@ -14,6 +14,8 @@ export interface BenchDatabase {
   /** Embedded only: the data directory (its processes are found by it, to measure their CPU). */
   dataDir: string | null;
   create(name: string): Promise<string>;
+  /** The URL of a database that already exists (a kept one). */
+  url(name: string): string;
   drop(name: string): Promise<void>;
   version(): Promise<string>;
   close(): Promise<void>;
@@ -61,6 +63,7 @@ function server(adminUrl: string, description: string, dataDir: string | null, c
       });
       return withDatabase(adminUrl, name);
     },
+    url: (name) => withDatabase(adminUrl, name),
     drop: async (name) => {
       await onServer(adminUrl, (client) => client.query(`DROP DATABASE IF EXISTS ${client.escapeIdentifier(name)} WITH (FORCE)`));
     },

@@ -62,6 +62,12 @@ describe('loadConfig (SPEC 8: configuration only through environment variables, 
       expect(config.stats.timeZone).toBe('UTC');
     });
 
+    it('READINGS_RETENTION_DAYS defaults to keeping every reading; a number of days is taken as given', () => {
+      expect(config.stats.retentionDays).toBeNull();
+      expect(loadConfig({ READINGS_RETENTION_DAYS: '' }).stats.retentionDays).toBeNull();
+      expect(loadConfig({ READINGS_RETENTION_DAYS: '400' }).stats.retentionDays).toBe(400);
+    });
+
     it('METER_ALLOWED_NETWORKS defaults to loopback and the private ranges, not link-local', () => {
       const list = blockListOf(config.meters.allowedNetworks);
       for (const inside of ['127.0.0.1', '127.255.0.9', '10.1.2.3', '172.16.0.1', '172.31.255.254', '192.168.1.20', '::1', 'fd12:3456::1']) {
@@ -145,6 +151,9 @@ describe('loadConfig (SPEC 8: configuration only through environment variables, 
       ['METER_ALLOWED_NETWORKS', { METER_ALLOWED_NETWORKS: '::1/129' }],
       ['METER_ALLOWED_NETWORKS', { METER_ALLOWED_NETWORKS: ' , ' }],
       ['STATS_TIMEZONE', { STATS_TIMEZONE: 'Mars/Base' }],
+      ['READINGS_RETENTION_DAYS', { READINGS_RETENTION_DAYS: '0' }],
+      ['READINGS_RETENTION_DAYS', { READINGS_RETENTION_DAYS: '30d' }],
+      ['READINGS_RETENTION_DAYS', { READINGS_RETENTION_DAYS: '-5' }],
       ['DATABASE_URL', { DATABASE_URL: 'mysql://x' }],
       ['DATABASE_URL', { DATABASE_URL: 'not a url' }],
     ])('%s: %j', (variable, env) => {

@@ -18,7 +18,8 @@ export interface AppConfig {
     shutdownGraceMs: number;
   };
   meters: { allowedNetworks: string[] };
-  stats: { timeZone: string };
+  /** retentionDays: raw readings older than this many days are dropped, by whole months; null keeps all. */
+  stats: { timeZone: string; retentionDays: number | null };
   access: {
     /** null: no key, every request is served (the default, for a trusted network). */
     apiKey: string | null;
@@ -98,7 +99,10 @@ export function loadConfig(env: Env): AppConfig {
       shutdownGraceMs: read.integer('SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),
     },
     meters: { allowedNetworks: read.networks('METER_ALLOWED_NETWORKS') },
-    stats: { timeZone: read.timeZone('STATS_TIMEZONE', 'UTC') },
+    stats: {
+      timeZone: read.timeZone('STATS_TIMEZONE', 'UTC'),
+      retentionDays: read.optionalInteger('READINGS_RETENTION_DAYS', 1, 365_000),
+    },
     access: {
       apiKey: read.secret('API_KEY', API_KEY_MIN_LENGTH),
       readOpen: read.boolean('API_READ_OPEN', false),
@@ -138,6 +142,11 @@ class EnvReader {
       return fallback;
     }
     return Number(value);
+  }
+
+  /** An integer from min to max, or null when the variable is unset. */
+  optionalInteger(name: string, min: number, max: number): number | null {
+    return this.raw(name) === undefined ? null : this.integer(name, min, min, max);
   }
 
   choice<T extends string>(name: string, choices: readonly T[], fallback: T, anyCase = false): T {

@@ -4,6 +4,8 @@ import { TypeOrmLogger } from '../logging/typeorm-logger';
 import { Reading } from '../readings/reading.entity';
 import { InitialSchema1764770000000 } from './migrations/1764770000000-InitialSchema';
 import { IngestTuning1764780000000 } from './migrations/1764780000000-IngestTuning';
+import { Rollups1764790000000 } from './migrations/1764790000000-Rollups';
+import { PartitionReadings1764800000000 } from './migrations/1764800000000-PartitionReadings';
 
 /** The one TypeORM options object, shared by the app, the migration CLI (ormconfig.ts) and the tests. */
 export function buildDataSourceOptions(url: string): DataSourceOptions {
@@ -11,7 +13,7 @@ export function buildDataSourceOptions(url: string): DataSourceOptions {
     type: 'postgres',
     url,
     entities: [Meter, Reading],
-    migrations: [InitialSchema1764770000000, IngestTuning1764780000000],
+    migrations: [InitialSchema1764770000000, IngestTuning1764780000000, Rollups1764790000000, PartitionReadings1764800000000],
     migrationsTableName: 'migrations',
     synchronize: false,
     // Failed queries are not logged here: expected ones (a taken id) become 409s, unexpected ones reach the filter.

@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { formatMicro, Micro, parsePlainDecimal } from '../common/decimal';
 import { InvalidInputError, MeterNotFoundError } from '../common/errors';
@@ -8,18 +8,26 @@ import { MetersRepository } from '../meters/meters.repository';
 import { BUCKET_SIZES, bucketEdges, BucketSize, isBucketSize, TooManyBucketsError } from './buckets';
 import { classifyPoints } from './counter';
 import { BoundaryReadingDto, BucketDto, FiguresDto, StatsResponseDto } from './dto/stats.dto';
-import {
-  coverage,
-  GAP_POLL_INTERVALS,
-  LISTED_GAPS,
-  meanCurrent,
-  RangeFigures,
-  rangeFigures,
-  TimedReading,
-  timeWeightedCurrent,
-} from './figures';
+import { FigureOptions, GAP_POLL_INTERVALS, LISTED_GAPS, meanCurrent, TimedReading, timeWeightedCurrent } from './figures';
 import { parsePeriod, Period, PeriodError } from './period';
-import { ReadingsRepository } from './readings.repository';
+import { ReadingsRepository, RollupInputs, RollupRow, WindowRow } from './readings.repository';
+import {
+  BoundaryReading,
+  emptySummary,
+  MERGED_GAPS,
+  mergeSummaries,
+  planSegments,
+  rawSummaries,
+  Summary,
+} from './stats-merge';
+
+/** Where statistics come from: rollups with raw edges (the default), or raw readings only (the reference). */
+export type StatsSource = 'rollups' | 'raw';
+
+interface PeriodSummaries {
+  whole: Summary;
+  buckets: Summary[];
+}
 
 export interface StatsRequest {
   startDate: unknown;
@@ -29,7 +37,7 @@ export interface StatsRequest {
 }
 
 @Injectable()
-export class StatsService {
+export class StatsService implements OnModuleInit {
   private readonly defaultTimeZone: string;
   private readonly maxGapMs: number;
 
@@ -42,46 +50,116 @@ export class StatsService {
     this.maxGapMs = GAP_POLL_INTERVALS * config.get('polling', { infer: true }).intervalSeconds * 1000;
   }
 
+  /** New rollup rows are computed with this service's gap threshold (rows computed with another are not used). */
+  async onModuleInit(): Promise<void> {
+    await this.readings.setRollupGapThreshold(this.maxGapMs);
+  }
+
   /**
-   * The period's figures, and with a bucket size the same figures per bucket. The window around the period is read
-   * once and classified once; buckets are cut from it here, so they add up exactly to the period.
+   * The period's figures, and with a bucket size the same figures per bucket, which add up exactly to the period.
+   * From the rollups (whole UTC days and hours) with raw readings for the parts of an hour at the range edges;
+   * `source: 'raw'` computes everything from raw readings (one window read and classified once), as the rollup
+   * path does when a rollup row was computed with another gap threshold. Both give the same answer.
    */
-  async forPeriod(meterId: string, request: StatsRequest): Promise<StatsResponseDto> {
+  async forPeriod(meterId: string, request: StatsRequest, source: StatsSource = 'rollups'): Promise<StatsResponseDto> {
     const period = this.period(request);
     const bucket = parseBucket(request.bucket);
     // Bucket edges are checked (and their number bounded) before the database is asked anything.
     const edges = bucket === undefined ? null : this.edges(period, bucket);
     if (!(await this.meters.findById(meterId))) throw new MeterNotFoundError(meterId);
 
-    const rows = await this.readings.counterWindow(meterId, period.start, period.end);
-    const readings: TimedReading[] = rows.map((row) => ({
-      at: row.takenAt.getTime(),
-      energy: parseStoredDecimal(row.energyKwh),
-      current: parseStoredDecimal(row.currentA),
-    }));
-    const counted = classifyPoints(readings);
-    const [whole] = rangeFigures(readings, [period.start.getTime(), period.end.getTime()], this.options('period'), counted);
-
+    const bounds = [period.start.getTime(), period.end.getTime()];
+    const summaries =
+      (source === 'rollups' ? await this.fromRollups(meterId, edges ?? bounds) : null) ??
+      (await this.fromRaw(meterId, bounds, edges));
     const response: StatsResponseDto = {
       meter_id: meterId,
       period: { start: period.start.toISOString(), end: period.end.toISOString(), time_zone: period.timeZone },
-      ...toFiguresDto(whole, readings),
+      ...toFiguresDto(summaries.whole, LISTED_GAPS.period),
     };
-    if (bucket !== undefined && edges !== null) {
+    if (bucket !== undefined) {
       response.bucket = bucket;
-      response.buckets = rangeFigures(readings, edges, this.options('bucket'), counted).map(
+      response.buckets = summaries.buckets.map(
         (figures): BucketDto => ({
           start: new Date(figures.start).toISOString(),
           end: new Date(figures.end).toISOString(),
-          ...toFiguresDto(figures, readings),
+          ...toFiguresDto(figures, LISTED_GAPS.bucket),
         }),
       );
     }
     return response;
   }
 
-  private options(scope: keyof typeof LISTED_GAPS) {
-    return { maxGapMs: this.maxGapMs, maxListedGaps: LISTED_GAPS[scope] };
+  /** The period and its buckets from one window of raw readings, classified once. */
+  private async fromRaw(meterId: string, bounds: number[], edges: number[] | null): Promise<PeriodSummaries> {
+    const rows = await this.readings.counterWindow(meterId, new Date(bounds[0]), new Date(bounds[1]));
+    const readings = rows.map(toTimedReading);
+    const counted = classifyPoints(readings);
+    const [whole] = rawSummaries(readings, bounds, this.options(), counted);
+    return { whole, buckets: edges === null ? [] : rawSummaries(readings, edges, this.options(), counted) };
+  }
+
+  /**
+   * The ranges [edges[k], edges[k + 1]) from rollup rows and raw edge segments (stats-merge.ts), and the period as
+   * their merge. Null when a rollup row it needs was computed with another gap threshold.
+   */
+  private async fromRollups(meterId: string, edges: number[]): Promise<PeriodSummaries | null> {
+    const plans = edges.slice(1).map((end, k) => planSegments(edges[k], end));
+    const raw: { start: number; end: number }[] = [];
+    const hours: number[] = [];
+    const days: number[] = [];
+    for (const segment of plans.flat()) {
+      if (segment.kind === 'raw') raw.push(segment);
+      else (segment.kind === 'hour' ? hours : days).push(segment.start);
+    }
+    const inputs = await this.readRollups(meterId, raw, hours, days);
+    if (inputs === null) return null;
+    const { windows, hourRows, dayRows } = inputs;
+    const rollups = { hour: new Map<number, Summary>(), day: new Map<number, Summary>() };
+    for (const [size, rows] of [['hour', hourRows], ['day', dayRows]] as const) {
+      for (const row of rows) {
+        if (Number(row.max_gap_ms) !== this.maxGapMs) return null;
+        const summary = rollupSummary(row, size);
+        rollups[size].set(summary.start, summary);
+      }
+    }
+    const rawParts = new Map<number, Summary>();
+    raw.forEach((segment, i) => {
+      const [summary] = rawSummaries(windows[i].map(toTimedReading), [segment.start, segment.end], this.options());
+      rawParts.set(segment.start, summary);
+    });
+    // A part with no reading has no row: the range's start and end are set once its parts are merged.
+    const buckets = plans.map((segments, k) => {
+      const merged = segments.reduce((range, segment) => {
+        const part = segment.kind === 'raw' ? rawParts.get(segment.start) : rollups[segment.kind].get(segment.start);
+        return part ? mergeSummaries(range, part) : range;
+      }, emptySummary(edges[k], edges[k]));
+      return { ...merged, start: edges[k], end: edges[k + 1] };
+    });
+    const whole = buckets.reduce(mergeSummaries, emptySummary(edges[0], edges[0]));
+    return { whole: { ...whole, end: edges[edges.length - 1] }, buckets };
+  }
+
+  /**
+   * The rollup rows and raw edges, after bringing the meter's dirty hours up to date. A writer may dirty them again
+   * in between: then refresh and read again, twice at most, before falling back to raw readings (null).
+   */
+  private async readRollups(
+    meterId: string,
+    raw: readonly { start: number; end: number }[],
+    hours: readonly number[],
+    days: readonly number[],
+  ): Promise<RollupInputs | null> {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      await this.readings.refreshRollups(meterId);
+      const inputs = await this.readings.rollupInputs(meterId, raw, hours, days);
+      if (inputs !== null) return inputs;
+    }
+    return null;
+  }
+
+  private options(): FigureOptions {
+    return { maxGapMs: this.maxGapMs, maxListedGaps: MERGED_GAPS };
   }
 
   private period(request: StatsRequest): Period {
@@ -114,9 +192,8 @@ function parseBucket(raw: unknown): BucketSize | undefined {
 }
 
 /** Period and bucket figures alike: exact values become JSON numbers here, once. */
-function toFiguresDto(figures: RangeFigures, readings: readonly TimedReading[]): FiguresDto {
-  const from = figures.from === null ? null : readings[figures.from];
-  const to = figures.to === null ? null : readings[figures.to];
+function toFiguresDto(figures: Summary, listedGaps: number): FiguresDto {
+  const { from, to } = figures;
   const consumption = microToJson(figures.consumption);
   const hours = from && to ? (to.at - from.at) / 3_600_000 : 0;
   const current = figures.current;
@@ -139,9 +216,46 @@ function toFiguresDto(figures: RangeFigures, readings: readonly TimedReading[]):
     misreads: figures.misreads,
     consumption_from: from && toBoundary(from),
     consumption_to: to && toBoundary(to),
-    coverage: coverage(figures),
-    gaps: figures.gaps.map((gap) => ({ from: new Date(gap.from).toISOString(), to: new Date(gap.to).toISOString() })),
+    coverage: figures.spanMs > 0 ? figures.coveredMs / figures.spanMs : null,
+    gaps: figures.gaps
+      .slice(0, listedGaps)
+      .map((gap) => ({ from: new Date(gap.from).toISOString(), to: new Date(gap.to).toISOString() })),
     gap_count: figures.gapCount,
+  };
+}
+
+function toTimedReading(row: WindowRow): TimedReading {
+  return { at: row.takenAt.getTime(), energy: parseStoredDecimal(row.energyKwh), current: parseStoredDecimal(row.currentA) };
+}
+
+/** A rollup row as the Summary of its UTC hour or day. */
+function rollupSummary(row: RollupRow, size: 'hour' | 'day'): Summary {
+  const start = Number(row.bucket_start);
+  const firstAt = Number(row.first_at);
+  const lastAt = Number(row.last_at);
+  return {
+    start,
+    end: start + (size === 'hour' ? 3_600_000 : 86_400_000),
+    readings: row.readings,
+    firstAt,
+    lastAt,
+    current: {
+      sum: parseStoredDecimal(row.current_sum),
+      min: parseStoredDecimal(row.current_min),
+      max: parseStoredDecimal(row.current_max),
+      heldSum: parseStoredDecimal(row.current_held),
+      heldMs: lastAt - firstAt,
+    },
+    lastCurrent: parseStoredDecimal(row.current_last),
+    consumption: parseStoredDecimal(row.consumption_kwh),
+    resets: row.resets,
+    misreads: row.misreads,
+    from: { at: Number(row.from_at), energy: parseStoredDecimal(row.from_energy) },
+    to: row.to_at === null || row.to_energy === null ? null : { at: Number(row.to_at), energy: parseStoredDecimal(row.to_energy) },
+    spanMs: Number(row.span_ms),
+    coveredMs: Number(row.covered_ms),
+    gapCount: row.gap_count,
+    gaps: row.gap_from_ms.map((from, i) => ({ from: Number(from), to: Number(row.gap_to_ms[i]) })),
   };
 }
 
@@ -159,6 +273,6 @@ function isoOrNull(at: number | null): string | null {
   return at === null ? null : new Date(at).toISOString();
 }
 
-function toBoundary(reading: TimedReading): BoundaryReadingDto {
+function toBoundary(reading: BoundaryReading): BoundaryReadingDto {
   return { taken_at: new Date(reading.at).toISOString(), energy_kwh: microToJson(reading.energy) };
 }
