@@ -1,4 +1,4 @@
-import { INestApplication, Logger, ValidationPipe } from '@nestjs/common';
+import { INestApplication, Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
@@ -10,6 +10,7 @@ import type { Duplex } from 'node:stream';
 import { AppModule, ROOT_LOGGER } from './app.module';
 import { AccessControl, challenge, routeAccess } from './common/access-control';
 import { AllExceptionsFilter, errorBody } from './common/http-exception.filter';
+import { ApiValidationPipe } from './common/validation-pipe';
 import { documentCommonResponses } from './common/openapi-document';
 import { API_KEY_SCHEME, BEARER_SCHEME, documentAccess } from './common/openapi-access';
 import { AppConfig } from './config/app-config';
@@ -83,6 +84,13 @@ export function configureApp(app: INestApplication, config: AppConfig): void {
           : 'request body is not valid JSON';
     res.status(status).json(errorBody(status, message));
   });
+  // A body no parser above took (a form, text on a JSON route) would reach the DTOs as no body at all, and be
+  // answered with every field missing: its type is what is wrong.
+  express_.use((req: Request, res: Response, next: NextFunction) => {
+    if (req.body !== undefined || !hasBody(req)) return next();
+    const accepted = req.path.replace(/\/+$/, '') === '/meters/bulk' ? 'JSON (application/json) or CSV (text/csv)' : 'JSON (application/json)';
+    res.status(415).json(errorBody(415, `request body must be ${accepted}`));
+  });
   // Bodies class-transformer cannot take, refused before it sees them (each was a 500, found by test/fuzz), and
   // query parameters named after Object.prototype's members.
   express_.use((req: Request, res: Response, next: NextFunction) => {
@@ -90,15 +98,7 @@ export function configureApp(app: INestApplication, config: AppConfig): void {
     if (problem === null) return next();
     res.status(400).json(errorBody(400, problem));
   });
-  app.useGlobalPipes(
-    new ValidationPipe({
-      whitelist: true,
-      forbidNonWhitelisted: true,
-      transform: true,
-      transformOptions: { enableImplicitConversion: false },
-      stopAtFirstError: true,
-    }),
-  );
+  app.useGlobalPipes(new ApiValidationPipe());
   app.useGlobalFilters(new AllExceptionsFilter());
   const document = SwaggerModule.createDocument(
     app,
@@ -208,6 +208,12 @@ export function jsonShapeProblem(body: unknown): string | null {
     }
   }
   return null;
+}
+
+/** Whether the request carries a body (as body-parser decides it: a length other than 0, or chunked). */
+function hasBody(req: Request): boolean {
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }
 
 /** A query parameter named like an Object.prototype member, as a message, or null. */

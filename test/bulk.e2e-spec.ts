@@ -95,6 +95,46 @@ describe('Bulk registration POST /meters/bulk (SPEC 2)', () => {
     expect(await meterOf('csv-4')).toMatchObject({ port: 4014, name: null, enabled: true });
   });
 
+  it('refuses a row whose name PostgreSQL cannot store (NUL, an unpaired surrogate) and creates the others', async () => {
+    const rows = [
+      { meter_id: 'nul-ok', address: '127.0.0.1', port: 4041 },
+      { meter_id: 'nul-1', address: '127.0.0.1', port: 4042, name: 'a\u0000b' },
+      { meter_id: 'surrogate-1', address: '127.0.0.1', port: 4043, name: 'a\ud800b' },
+    ];
+    // JSON.stringify would write the lone surrogate as \ud800 too; sent as text so that it arrives as JSON has it.
+    const response = await t.http().post('/meters/bulk').set('content-type', 'application/json').send(JSON.stringify(rows)).expect(200);
+    const result = response.body as BulkResult;
+    expect(result.created).toEqual(['nul-ok']);
+    expect(refusedRow(result, 1).reasons).toEqual(['name must not contain the NUL character (U+0000)']);
+    expect(refusedRow(result, 2).reasons).toEqual(['name must be well-formed Unicode (it has an unpaired surrogate)']);
+
+    const csv = 'meter_id,address,port,name\ncsv-nul-ok,127.0.0.1,4044,fine\ncsv-nul,127.0.0.1,4045,a\u0000b\n';
+    const csvResult = (await t.http().post('/meters/bulk').set('content-type', 'text/csv').send(csv).expect(200)).body as BulkResult;
+    expect(csvResult.created).toEqual(['csv-nul-ok']);
+    expect(refusedRow(csvResult, 1)).toEqual({ row: 1, meter_id: 'csv-nul', reasons: ['name must not contain the NUL character (U+0000)'] });
+  });
+
+  it('refuses a CSV row with more cells than the header names, and creates the others', async () => {
+    const csv = 'meter_id,address,port,name\nwide-ok,127.0.0.1,4051,Hall\nwide-1,127.0.0.1,4052,Hall, north wing\n';
+    const result = (await t.http().post('/meters/bulk').set('content-type', 'text/csv').send(csv).expect(200)).body as BulkResult;
+    expect(result.created).toEqual(['wide-ok']);
+    expect(refusedRow(result, 1)).toEqual({
+      row: 1,
+      meter_id: 'wide-1',
+      reasons: ['row has 1 more cell than the header line names (quote a name with a comma)'],
+    });
+    await t.http().get('/meters/wide-1').expect(404);
+  });
+
+  it('answers 415 for a body that is neither JSON nor CSV', async () => {
+    const response = await t.http().post('/meters/bulk').type('form').send('meter_id=f1&address=127.0.0.1&port=4061').expect(415);
+    expect(response.body).toEqual({
+      statusCode: 415,
+      error: 'Unsupported Media Type',
+      message: 'request body must be JSON (application/json) or CSV (text/csv)',
+    });
+  });
+
   it('answers 400 in the error shape for a JSON body that is not an array', async () => {
     const response = await t
       .http()

@@ -159,6 +159,8 @@ describe('Discovery scan POST /discovery (SPEC 2, bulk)', () => {
     ['a link-local address', { address: '169.254.169.254', port_from: 80, port_to: 80 }, 'link-local'],
     ['a port given as a string', { address: '127.0.0.1', port_from: '80', port_to: 80 }, 'port_from'],
     ['a hostname', { address: 'localhost', port_from: 80, port_to: 80 }, 'literal'],
+    ['an address that is a number', { address: 127, port_from: 80, port_to: 80 }, 'address must be a string'],
+    ['an address with a NUL character', { address: '127.0.0.1\u0000', port_from: 80, port_to: 80 }, 'literal'],
   ])('answers 400 for %s and starts nothing', async (_name, body, reason) => {
     const before = (await t.http().get('/discovery').expect(200)).body.length;
     const response = await t.http().post('/discovery').send(body).expect(400);

@@ -602,6 +602,10 @@ describe('Hostile clients: generated malformed requests on every endpoint (issue
       ['an "isPrototypeOf" key in a valid create', 'POST', '/meters', '{"meter_id":"fz-new","address":"127.0.0.1","port":1,"isPrototypeOf":1}', '"isPrototypeOf"'],
       ['a "__lookupGetter__" key in a valid patch', 'PATCH', '/meters/fz-1', '{"name":"x","__lookupGetter__":1}', '"__lookupGetter__"'],
       ['a "hasOwnProperty" query parameter', 'GET', '/meters?hasOwnProperty=1', undefined, '"hasOwnProperty"'],
+      // PostgreSQL text cannot hold U+0000 (break test of issue 5): the insert failed.
+      ['a NUL character in a name', 'POST', '/meters', '{"meter_id":"b3","address":"127.0.0.1","port":4401,"name":"a\\u0000b"}', 'NUL character'],
+      ['a NUL character in a patched name', 'PATCH', '/meters/fz-1', '{"name":"a\\u0000b"}', 'NUL character'],
+      ['a JSON array for a create', 'POST', '/meters', '[]', 'must be a JSON object'],
       ['a "propertyIsEnumerable" query parameter on statistics', 'GET', '/meters/fz-1/stats?from=2023-08-12&to=2023-08-12&propertyIsEnumerable=1', undefined, '"propertyIsEnumerable"'],
     ] as const)('answers 400 to %s', async (_name, method, path, body, message) => {
       const before = await databaseSnapshot(t);

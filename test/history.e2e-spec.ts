@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { availableParallelism, loadavg } from 'node:os';
+import { encodeCursor } from '../src/readings/history-cursor';
 import { insertMeter, insertReadings } from './support/factories';
 import { createTestApp, TestApp } from './support/test-app';
 
@@ -179,6 +180,29 @@ describe('Reading history GET /meters/{id}/readings (SPEC 7)', () => {
       const reversed = await history(id, { cursor, order: 'desc' });
       expect(reversed.status).toBe(400);
       expect(reversed.body.message).toContain('cursor continues order=asc, not order=desc');
+    });
+
+    it.each([
+      ['to the last day of 9999', { to: '9999-12-31' }],
+      ['to 9999-12-31 at -12:00', { to: '9999-12-31T23:59:59.999-12:00' }],
+      ['from the start of 1970 to 9999', { from: '1970-01-01T00:00:00+14:00', to: '31-12-9999', tz: 'Etc/GMT+12' }],
+    ])('answers 200 with every reading %s (JSON and CSV)', async (_name, query) => {
+      const page = (await history(id, query).expect(200)).body as Page;
+      expect(page.items).toHaveLength(5);
+      const csv = await history(id, { ...query, format: 'csv' }).expect(200);
+      expect(csv.text.trim().split('\n')).toHaveLength(6);
+    });
+
+    it('answers 400 for a cursor whose position is in year 0 (PostgreSQL has none)', async () => {
+      const forged = encodeCursor(id, { order: 'asc', key: '0000-01-01T00:00:00.000000Z' });
+      const response = await history(id, { cursor: forged });
+      expect(response.status).toBe(400);
+      expect(response.body.message).toMatch(/^cursor is not valid/);
+    });
+
+    it('answers 400 for a NUL character in tz or a cursor', async () => {
+      expect((await history(id, { from: '12-08-2023', tz: 'UTC\u0000' })).status).toBe(400);
+      expect((await history(id, { cursor: `${cursor}\u0000` })).status).toBe(400);
     });
 
     it('answers 400 for a parameter given twice', async () => {

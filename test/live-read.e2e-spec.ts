@@ -61,6 +61,7 @@ describe('Live read GET /meters/{id}/data (SPEC 3)', () => {
     ['sends garbage', 6, { kind: 'garbage' }, 502, 'bad-payload'],
     ['sends NaN for kW', 7, { kind: 'bad-value', field: 'kW', value: 'NaN' }, 502, 'kW'],
     ['names another id', 8, { kind: 'wrong-id', id: 'someone-else' }, 502, 'identity-mismatch'],
+    ['sends a negative A', 9, { kind: 'bad-value', field: 'A', value: -98765.25 }, 502, 'field "A" is negative'],
   ] as const)(
     'when the meter %s: %d with a JSON error, nothing stored, health down',
     async (_name, index, fault, status, reason) => {
@@ -83,6 +84,8 @@ describe('Live read GET /meters/{id}/data (SPEC 3)', () => {
       const after = await health(meterId);
       expect(after).toMatchObject({ state: 'down', consecutive_failures: 1 });
       expect(after.last_error).toContain(reason);
+      // Nor are its values (the negative A is -98765.25).
+      expect(`${response.body.message} ${after.last_error}`).not.toContain('98765');
     },
   );
 

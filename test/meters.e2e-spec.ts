@@ -73,6 +73,14 @@ describe('Meters registry (SPEC 2)', () => {
       ['a zone id', { address: 'fe80::1%eth0' }, 'IPv4 or IPv6 literal'],
       ['an unknown field', { colour: 'red' }, 'property colour should not exist'],
       ['enabled as a string', { enabled: 'yes' }, 'enabled must be a boolean value'],
+      // PostgreSQL text cannot hold U+0000: the insert failed, a 500.
+      ['a NUL character in the name', { name: 'a\u0000b' }, 'name must not contain the NUL character (U+0000)'],
+      ['a NUL character in meter_id', { meter_id: 'b\u00003' }, 'meter_id must be'],
+      ['a NUL character in the address', { address: '127.0.0.1\u0000' }, 'IPv4 or IPv6 literal'],
+      // stopAtFirstError reported the length rule first.
+      ['name a number', { name: 123 }, 'name must be a string (or null)'],
+      ['name too long', { name: 'x'.repeat(201) }, 'name must be at most 200 characters'],
+      ['address a number', { address: 7 }, 'address must be a string: an IPv4 or IPv6 literal'],
     ])('refuses %s with 400 and a message naming the field', async (_name, overrides, message) => {
       const response = await t.http().post('/meters').send(meter({ meter_id: 'bad-1', port: 5300, ...overrides }));
       expect(response.status).toBe(400);
@@ -90,6 +98,27 @@ describe('Meters registry (SPEC 2)', () => {
           expect.stringContaining('port'),
         ]),
       );
+    });
+
+    it('names every refused field by its real problem', async () => {
+      const response = await t.http().post('/meters').send({ meter_id: 'types-1', address: null, port: 4321, name: 5 }).expect(400);
+      expect(response.body.message).toEqual(
+        expect.arrayContaining(['address must be a string: an IPv4 or IPv6 literal', 'name must be a string (or null)']),
+      );
+    });
+
+    it('answers a body that is a JSON array, not an object, with 400 saying so', async () => {
+      const response = await t.http().post('/meters').send([]).expect(400);
+      expect(response.body).toEqual({ statusCode: 400, error: 'Bad Request', message: 'request body must be a JSON object' });
+    });
+
+    it.each([
+      ['text/plain', 'text', 'meter_id=t1'],
+      ['a form', 'form', 'meter_id=t1&address=127.0.0.1&port=4321'],
+    ])('answers a %s body with 415, not 400 listing every field', async (_name, type, body) => {
+      const response = await t.http().post('/meters').type(type).send(body).expect(415);
+      expect(response.body).toEqual({ statusCode: 415, error: 'Unsupported Media Type', message: 'request body must be JSON (application/json)' });
+      await t.http().get('/meters/t1').expect(404);
     });
 
     it('answers malformed JSON with 400 in the error shape', async () => {
@@ -134,6 +163,12 @@ describe('Meters registry (SPEC 2)', () => {
       expect(page.body).toMatchObject({ total: ids.length, limit: 2, offset: 1 });
     });
 
+    it('answers an offset past the end (10 digits) with an empty page', async () => {
+      const response = await t.http().get('/meters?offset=2147483647').expect(200);
+      expect(response.body).toMatchObject({ items: [], offset: 2147483647 });
+      expect(response.body.total).toBeGreaterThan(0);
+    });
+
     it('filters by health state and by enabled', async () => {
       const down = await t.http().get('/meters?state=down').expect(200);
       expect(down.body.items.map((m: { meter_id: string }) => m.meter_id)).toEqual(['list-1', 'list-3']);
@@ -142,10 +177,14 @@ describe('Meters registry (SPEC 2)', () => {
     });
 
     it.each([
-      ['limit=0', 'limit'],
-      ['limit=1001', 'limit'],
-      ['limit=abc', 'limit'],
-      ['offset=-1', 'offset'],
+      ['limit=0', 'limit must be an integer from 1 to 1000'],
+      ['limit=1001', 'limit must be an integer from 1 to 1000'],
+      ['limit=abc', 'limit must be an integer from 1 to 1000'],
+      ['limit=-1', 'limit must be an integer from 1 to 1000'],
+      ['offset=-1', 'offset must be an integer from 0 to 2147483647'],
+      ['offset=abc', 'offset must be an integer from 0 to 2147483647'],
+      ['offset=2147483648', 'offset must be an integer from 0 to 2147483647'],
+      ['offset=99999999999999999999', 'offset must be an integer from 0 to 2147483647'],
       ['state=sideways', 'state must be one of'],
       ['enabled=maybe', 'enabled must be true or false'],
       ['sort=name', 'property sort should not exist'],
@@ -181,10 +220,24 @@ describe('Meters registry (SPEC 2)', () => {
       await t.http().patch('/meters/missing').send({ name: 'x' }).expect(404);
     });
 
-    it('answers 409 when a patch moves a meter onto a taken address and port', async () => {
+    it('answers 409 when a patch moves a meter onto a taken address and port, naming both', async () => {
       await insertMeter(t.dataSource, { meter_id: 'patch-a', port: 7100 });
       await insertMeter(t.dataSource, { meter_id: 'patch-b', port: 7101 });
-      await t.http().patch('/meters/patch-b').send({ port: 7100 }).expect(409);
+      await insertMeter(t.dataSource, { meter_id: 'patch-c', address: '::1', port: 7100 });
+      const portOnly = await t.http().patch('/meters/patch-b').send({ port: 7100 }).expect(409);
+      expect(portOnly.body.message).toBe('another meter is already registered at 127.0.0.1 port 7100');
+      const addressOnly = await t.http().patch('/meters/patch-c').send({ address: '127.0.0.1' }).expect(409);
+      expect(addressOnly.body.message).toBe('another meter is already registered at 127.0.0.1 port 7100');
+    });
+
+    it('refuses a NUL character in a new name, and null or a number for the address, naming the problem', async () => {
+      await insertMeter(t.dataSource, { meter_id: 'patch-nul', port: 7300 });
+      const nul = await t.http().patch('/meters/patch-nul').send({ name: 'a\u0000b' }).expect(400);
+      expect(nul.body.message).toEqual(['name must not contain the NUL character (U+0000)']);
+      const nullAddress = await t.http().patch('/meters/patch-nul').send({ address: null }).expect(400);
+      expect(nullAddress.body.message).toEqual(['address must be a string: an IPv4 or IPv6 literal']);
+      await t.http().patch('/meters/patch-nul').send([]).expect(400);
+      expect((await t.http().get('/meters/patch-nul').expect(200)).body.name).toBeNull();
     });
 
     it('deletes a meter with its readings (204), then 404', async () => {

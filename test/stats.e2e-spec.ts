@@ -329,6 +329,39 @@ describe('Statistics GET /meters/{id}/stats (SPEC 5.3, 6)', () => {
       expect(JSON.stringify(response.body.message)).toContain(JSON.stringify(message).slice(1, -1));
     });
 
+    // The end of 31-12-9999 is 10000-01-01, which reached PostgreSQL as "+010000-01-01T..." (a 500): bounds after
+    // the end of year 9999 are taken as its last instant.
+    it.each([
+      ['the last day', { start_date: '31-12-9999', end_date: '31-12-9999' }, { start: '9999-12-31T00:00:00.000Z', end: '9999-12-31T23:59:59.999Z' }],
+      ['the last day at -12:00', { start_date: '31-12-9999', end_date: '31-12-9999', tz: 'Etc/GMT+12' }, { start: '9999-12-31T12:00:00.000Z', end: '9999-12-31T23:59:59.999Z' }],
+      ['1970 to 9999 at -12:00', { start_date: '1970-01-01', end_date: '9999-12-31', tz: 'Etc/GMT+12' }, { start: '1970-01-01T12:00:00.000Z', end: '9999-12-31T23:59:59.999Z' }],
+      ['a datetime end in year 10000', { start_date: '2023-08-12T00:00:00Z', end_date: '9999-12-31T23:59:59.999-12:00' }, { start: '2023-08-12T00:00:00.000Z', end: '9999-12-31T23:59:59.999Z' }],
+    ])('answers 200 for %s, the end taken as the last instant of 9999', async (_name, query, period) => {
+      const answer = await stats(id, query);
+      expect(answer.period).toMatchObject(period);
+      const bucketed = await stats(id, { ...query, start_date: '31-12-9999', bucket: 'hour' });
+      expect(bucketed.buckets.length).toBeGreaterThan(0);
+      const data = await t.http().get(`/meters/${id}/data`).query(query).expect(200);
+      expect(data.body.period).toMatchObject(period);
+    });
+
+    it.each([
+      ['year 0000', '0000-01-01'],
+      ['year 0001', '01-01-0001'],
+      ['a BC year', '-000001-01-01'],
+      ['a six-digit year', '+010000-01-01'],
+    ])('answers 400 for a start in %s', async (_name, start) => {
+      const response = await statsResponse(id, { start_date: start, end_date: '14-08-2023' });
+      expect(response.status).toBe(400);
+      expect(response.body.message).toMatch(/^start_date ".*"(: the year must be between 1970 and 9999| is not a valid date)/);
+    });
+
+    it.each([
+      ['Europe/Kyiv'], ['Asia/Kolkata'], ['Asia/Kathmandu'], ['America/Nuuk'], ['Asia/Ho_Chi_Minh'], ['Pacific/Kanton'],
+    ])('answers tz=%s with that name, not an old alias', async (tz) => {
+      expect((await stats(id, { ...DAY_12, tz })).period.time_zone).toBe(tz);
+    });
+
     it('answers 400 for a bound given twice', async () => {
       const response = await t
         .http()

@@ -34,7 +34,7 @@ const ERRORS: Record<number, ErrorDoc> = {
   },
   413: { description: 'Request body larger than HTTP_BODY_LIMIT_BYTES (default 1 MiB)', message: 'request body is too large' },
   415: {
-    description: 'The body declares a charset or content encoding the service does not read',
+    description: 'The body is not JSON (for bulk, JSON or CSV), or declares a charset or content encoding the service does not read',
     message: 'unsupported content encoding or charset',
   },
   502: {

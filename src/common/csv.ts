@@ -43,14 +43,21 @@ export function parseCsv(text: string): string[][] {
 
 export class CsvError extends Error {}
 
+/** One data row: its cells by column name, and how many cells it has beyond the header's columns. */
+export interface CsvRecord {
+  values: Record<string, string>;
+  extraCells: number;
+}
+
 /**
- * CSV rows with a header line into objects keyed by the header's names. The header must name every `required`
- * column, only `allowed` ones, each once: a file without a header (its first row taken for one) is refused.
+ * CSV rows with a header line into records keyed by the header's names. The header must name every `required`
+ * column, only `allowed` ones, each once: a file without a header (its first row taken for one) is refused. A row
+ * with more cells than the header says so (extraCells), for the caller to refuse: its cells may be shifted.
  */
 export function csvRecords(
   text: string,
   columns: { required: readonly string[]; allowed: readonly string[] },
-): Record<string, string>[] {
+): CsvRecord[] {
   const [header, ...rows] = parseCsv(text.replace(/^\uFEFF/, ''));
   if (!header) throw new CsvError(`no header line: the first line must name the columns (${columns.required.join(',')})`);
   const names = header.map((name) => name.trim());
@@ -65,10 +72,10 @@ export function csvRecords(
   const missing = columns.required.filter((name) => !names.includes(name));
   if (missing.length > 0) throw new CsvError(`the header line lacks the column "${missing[0]}"`);
   return rows.map((cells) => {
-    const record: Record<string, string> = {};
+    const values: Record<string, string> = {};
     names.forEach((name, i) => {
-      if (cells[i] !== undefined) record[name] = cells[i];
+      if (cells[i] !== undefined) values[name] = cells[i];
     });
-    return record;
+    return { values, extraCells: Math.max(0, cells.length - names.length) };
   });
 }

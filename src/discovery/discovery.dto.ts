@@ -5,8 +5,9 @@ const PORT_RULE = 'must be an integer from 1 to 65535';
 
 export class StartDiscoveryDto {
   @ApiProperty({ description: 'IPv4 or IPv6 literal inside METER_ALLOWED_NETWORKS', example: '127.0.0.1' })
-  @IsString()
-  @MaxLength(45)
+  // The type check nearest the property runs first (see CreateMeterDto): 123 is "not a string", not "too long".
+  @MaxLength(45, { message: 'address must be at most 45 characters: an IPv4 or IPv6 literal' })
+  @IsString({ message: 'address must be a string: an IPv4 or IPv6 literal' })
   address: string;
 
   @ApiProperty({ description: 'First port to probe', example: 9000, type: 'integer', minimum: 1, maximum: 65535 })

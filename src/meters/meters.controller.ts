@@ -9,7 +9,7 @@ import {
   getSchemaPath,
   ApiExtraModels,
 } from '@nestjs/swagger';
-import { csvRecords, CsvError } from '../common/csv';
+import { CsvError, CsvRecord, csvRecords } from '../common/csv';
 import { InvalidInputError } from '../common/errors';
 import { BulkResultDto } from './dto/bulk.dto';
 import { ApiErrors } from '../common/api-errors';
@@ -24,7 +24,7 @@ import {
   toMeterResponse,
   UpdateMeterDto,
 } from './dto/meter.dto';
-import { MetersService } from './meters.service';
+import { MetersService, RefusedRow } from './meters.service';
 
 @ApiTags('meters')
 @Controller('meters')
@@ -184,7 +184,7 @@ export class MetersController {
 function bulkRows(body: unknown, contentType: string | undefined): unknown[] {
   if (/^text\/(csv|plain)\b/i.test(contentType ?? '')) {
     if (typeof body !== 'string') throw new InvalidInputError('CSV body expected');
-    let records: Record<string, string>[];
+    let records: CsvRecord[];
     try {
       records = csvRecords(body, {
         required: ['meter_id', 'address', 'port'],
@@ -193,7 +193,14 @@ function bulkRows(body: unknown, contentType: string | undefined): unknown[] {
     } catch (error) {
       throw new InvalidInputError(`CSV body is malformed: ${error instanceof CsvError ? error.message : 'unreadable'}`);
     }
-    return records.map(typedCsvRecord);
+    return records.map(({ values, extraCells }) =>
+      extraCells > 0
+        ? new RefusedRow(
+            [`row has ${extraCells} more cell${extraCells === 1 ? '' : 's'} than the header line names (quote a name with a comma)`],
+            values.meter_id ?? null,
+          )
+        : typedCsvRecord(values),
+    );
   }
   if (!Array.isArray(body)) {
     throw new InvalidInputError('body must be a JSON array of meters (or text/csv with a header line)');

@@ -129,7 +129,14 @@ export class MetersRepository {
         }),
       );
     } catch (error) {
-      throw toConflict(error, { meterId, address: changes.address ?? '', port: changes.port ?? 0 }) ?? error;
+      if (!isUniqueViolation(error)) throw error;
+      // A move that gives only the port (or only the address) collides at the meter's other, unchanged half.
+      const current = changes.address === undefined || changes.port === undefined ? await this.findById(meterId) : null;
+      const address = changes.address ?? current?.address;
+      const port = changes.port ?? current?.port;
+      throw address === undefined || port === undefined
+        ? new MeterConflictError('another meter is already registered at that address and port')
+        : (toConflict(error, { meterId, address, port }) ?? error);
     }
   }
 
@@ -233,10 +240,13 @@ async function retryOnDeadlock<T>(work: () => Promise<T>, attempts = 3): Promise
   }
 }
 
+function isUniqueViolation(error: unknown): boolean {
+  return error instanceof QueryFailedError && (error.driverError as { code?: string }).code === UNIQUE_VIOLATION;
+}
+
 function toConflict(error: unknown, meter: Pick<NewMeter, 'meterId' | 'address' | 'port'>): MeterConflictError | null {
-  if (!(error instanceof QueryFailedError)) return null;
+  if (!(error instanceof QueryFailedError) || !isUniqueViolation(error)) return null;
   const driverError = error.driverError as { code?: string; constraint?: string };
-  if (driverError.code !== UNIQUE_VIOLATION) return null;
   if (driverError.constraint === 'meters_address_port_key') {
     return new MeterConflictError(`another meter is already registered at ${meter.address} port ${meter.port}`);
   }

@@ -16,6 +16,14 @@ export interface MeterInput {
   enabled?: boolean;
 }
 
+/** A bulk row the controller could already not read (a CSV row with extra cells): refused with its reasons. */
+export class RefusedRow {
+  constructor(
+    readonly reasons: string[],
+    readonly meterId: string | null,
+  ) {}
+}
+
 @Injectable()
 export class MetersService {
   constructor(
@@ -43,6 +51,10 @@ export class MetersService {
     const rowOfId = new Map<string, number>();
     const rowOfAddress = new Map<string, number>();
     rows.forEach((raw, row) => {
+      if (raw instanceof RefusedRow) {
+        refused.push({ row, meter_id: raw.meterId, reasons: raw.reasons });
+        return;
+      }
       const meterId = typeof (raw as { meter_id?: unknown })?.meter_id === 'string' ? (raw as { meter_id: string }).meter_id : null;
       const reasons = validateRow(raw);
       let address = '';

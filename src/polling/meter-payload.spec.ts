@@ -106,8 +106,8 @@ describe('parseMeterPayload: rejected values', () => {
     ['"0.0000001"', 'more than 6 fractional digits'],
     ['1e400', 'number out of range'],
     ['-1e400', 'number out of range'],
-    ['-1', 'negative: -1'],
-    ['-0.5', 'negative: -0.5'],
+    ['-1', 'is negative'],
+    ['-0.5', 'is negative'],
     ['1e21', 'not a plain non-negative decimal'],
     ['1e-7', 'not a plain non-negative decimal'],
     ['0.1234567', 'more than 6 fractional digits'],
@@ -313,6 +313,25 @@ describe('parseMeterPayload: reasons never carry the raw body', () => {
   ])('a rejected value is never echoed: %s', (_description, value) => {
     const reason = expectRejected(parseMeterPayload(bodyWith('"1"', JSON.stringify(value)), METER_ID), 'bad-payload');
     expect(reason).toBe('field "kW" is not a plain non-negative decimal');
+  });
+
+  // Every way a value can be refused, each carrying the digits 98765: none of them may come back in the reason.
+  test.each([
+    ['a negative number', '-98765'],
+    ['a negative fraction', '-98765.25'],
+    ['a negative number with an exponent', '-9.8765e3'],
+    ['a number out of range', '98765e400'],
+    ['too many integer digits', '987650000000000000'],
+    ['too many fractional digits', '1.98765432'],
+    ['a negative string', '"-98765"'],
+    ['a string with a unit', '"98765 kWh"'],
+  ])('a refused value is never repeated: %s', (_description, valueJson) => {
+    for (const field of ['A', 'kW'] as const) {
+      const body = field === 'A' ? bodyWith(valueJson, '"1"') : bodyWith('"1"', valueJson);
+      const reason = expectRejected(parseMeterPayload(body, METER_ID), 'bad-payload');
+      expect(reason).toContain(`field "${field}"`);
+      expect(reason).not.toMatch(/98765|9\.8765/);
+    }
   });
 
   test('a non-JSON body is not echoed', () => {

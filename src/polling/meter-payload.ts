@@ -1,8 +1,8 @@
 /**
  * SPEC 5.1: what is accepted from a meter. Pure: takes the body text, answers a verdict.
  *
- * Reasons end up in the meter's health and in 502 responses, so they never carry the raw body: echoed values are
- * sanitized (control and format characters removed) and truncated.
+ * Reasons end up in the meter's health and in 502 responses, so they say what was wrong and never repeat what the
+ * meter sent: no body, no id, no value (README: nothing a meter sends is relayed).
  */
 import { formatMicro, integerDigitCount, parsePlainDecimal, type Micro } from '../common/decimal';
 
@@ -75,7 +75,7 @@ function readDecimalField(
         return { ok: false, reason: `field "${field}" is a number out of range` };
       }
       if (raw < 0) {
-        return { ok: false, reason: `field "${field}" is negative: ${String(raw)}` };
+        return { ok: false, reason: `field "${field}" is negative` };
       }
       // The shortest round-trip form. Numbers JS prints with an exponent (>= 1e21, < 1e-6) are not plain decimals.
       text = String(raw);

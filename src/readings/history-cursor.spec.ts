@@ -67,7 +67,9 @@ describe('history cursor', () => {
   test('isCursorKey takes PostgreSQL microsecond UTC timestamps of real instants only', () => {
     expect(isCursorKey(KEY)).toBe(true);
     expect(isCursorKey('2024-02-29T23:59:59.999999Z')).toBe(true);
-    for (const bad of ['2023-02-29T00:00:00.000000Z', '2023-08-12T24:00:00.000000Z', '2023-08-12T00:00:00.000Z', '2023-08-12 00:00:00.000000Z', '2023-08-12T00:00:00.000000+00:00']) {
+    expect(isCursorKey('0001-01-01T00:00:00.000000Z')).toBe(true);
+    expect(isCursorKey('9999-12-31T23:59:59.999999Z')).toBe(true);
+    for (const bad of ['2023-02-29T00:00:00.000000Z', '2023-08-12T24:00:00.000000Z', '2023-08-12T00:00:00.000Z', '2023-08-12 00:00:00.000000Z', '2023-08-12T00:00:00.000000+00:00', '0000-01-01T00:00:00.000000Z']) {
       expect({ bad, ok: isCursorKey(bad) }).toEqual({ bad, ok: false });
     }
   });

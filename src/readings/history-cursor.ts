@@ -33,6 +33,8 @@ export function isCursorKey(key: string): boolean {
   const match = KEY.exec(key);
   if (match === null) return false;
   const [, year, month, day, hour, minute, second] = match.map(Number);
+  // PostgreSQL has no year 0 (1 BC): a key in it failed the query, a 500.
+  if (year < 1) return false;
   const date = new Date(Date.UTC(2000, month - 1, day, hour, minute, second));
   date.setUTCFullYear(year);
   return (

@@ -218,7 +218,8 @@ describe('parsePeriod: accepted bounds', () => {
     ['leap day', '29-02-2024', '29-02-2024', 'UTC', '2024-02-29T00:00:00.000Z', '2024-03-01T00:00:00.000Z'],
     ['year end', '31-12-2023', '31-12-2023', 'UTC', '2023-12-31T00:00:00.000Z', '2024-01-01T00:00:00.000Z'],
     ['first year', '01-01-1970', '01-01-1970', 'UTC', '1970-01-01T00:00:00.000Z', '1970-01-02T00:00:00.000Z'],
-    ['last year', '31-12-9999', '31-12-9999', 'UTC', '9999-12-31T00:00:00.000Z', '+010000-01-01T00:00:00.000Z'],
+    // Its end, 10000-01-01, is taken as the last instant of 9999 (see below).
+    ['last year', '31-12-9999', '31-12-9999', 'UTC', '9999-12-31T00:00:00.000Z', '9999-12-31T23:59:59.999Z'],
     ['Berlin summer', '12-08-2023', '12-08-2023', 'Europe/Berlin', '2023-08-11T22:00:00.000Z', '2023-08-12T22:00:00.000Z'],
     ['Berlin spring forward', '26-03-2023', '26-03-2023', 'Europe/Berlin', '2023-03-25T23:00:00.000Z', '2023-03-26T22:00:00.000Z'],
     ['Berlin fall back', '29-10-2023', '29-10-2023', 'Europe/Berlin', '2023-10-28T22:00:00.000Z', '2023-10-29T23:00:00.000Z'],
@@ -248,6 +249,29 @@ describe('parsePeriod: accepted bounds', () => {
 
   test('the time zone comes back in its canonical spelling', () => {
     expect(parsePeriod('12-08-2023', '12-08-2023', 'europe/berlin').timeZone).toBe('Europe/Berlin');
+  });
+
+  // ICU resolves these renamed zones to their old names (Europe/Kiev, Asia/Calcutta, ...).
+  test.each(['Europe/Kyiv', 'Asia/Kolkata', 'Asia/Kathmandu', 'America/Nuuk', 'Asia/Ho_Chi_Minh', 'Pacific/Kanton'])(
+    'the time zone %s comes back as the client named it, not as an old alias',
+    (tz) => {
+      expect(parsePeriod('12-08-2023', '12-08-2023', tz).timeZone).toBe(tz);
+    },
+  );
+
+  // The end of 31-12-9999 is in year 10000, whose ISO string ("+010000-...") PostgreSQL refuses.
+  test.each<[string, string, string, { start: string; end: string }]>([
+    ['31-12-9999', '31-12-9999', 'UTC', { start: '9999-12-31T00:00:00.000Z', end: '9999-12-31T23:59:59.999Z' }],
+    ['31-12-9999', '31-12-9999', 'Etc/GMT+12', { start: '9999-12-31T12:00:00.000Z', end: '9999-12-31T23:59:59.999Z' }],
+    ['01-01-1970', '31-12-9999', 'Etc/GMT+12', { start: '1970-01-01T12:00:00.000Z', end: '9999-12-31T23:59:59.999Z' }],
+    ['9999-12-31T23:00:00Z', '9999-12-31T23:59:59.999-12:00', 'UTC', { start: '9999-12-31T23:00:00.000Z', end: '9999-12-31T23:59:59.999Z' }],
+    ['9999-12-31T23:00:00-12:00', '9999-12-31T23:59:59.999-12:00', 'UTC', { start: '9999-12-31T23:59:59.999Z', end: '9999-12-31T23:59:59.999Z' }],
+  ])('bounds after the end of year 9999 (%s .. %s, %s) are taken as its last instant', (start, end, tz, expected) => {
+    expect(periodOf(start, end, tz)).toMatchObject(expected);
+  });
+
+  test('the earliest bound, 1970-01-01 at +14:00, has a four-digit year', () => {
+    expect(periodOf('1970-01-01T00:00:00+14:00', '01-01-1970').start).toBe('1969-12-31T10:00:00.000Z');
   });
 });
 
@@ -379,6 +403,13 @@ describe('parseRangeBound (history from / to)', () => {
   test('an instant is used as it is, whatever the zone', () => {
     expect(bound('2023-08-12T10:00:00+02:00', 'start', 'Asia/Kathmandu')).toBe('2023-08-12T08:00:00.000Z');
     expect(bound('2023-08-12T10:00:00.5Z', 'end')).toBe('2023-08-12T10:00:00.500Z');
+  });
+
+  test('a bound after the end of year 9999 is taken as its last instant', () => {
+    for (const raw of ['9999-12-31', '31-12-9999', '9999-12-31T23:59:59.999-12:00']) {
+      expect(bound(raw, 'end', 'Etc/GMT+12')).toBe('9999-12-31T23:59:59.999Z');
+    }
+    expect(bound('9999-12-31T23:00:00-01:00', 'start')).toBe('9999-12-31T23:59:59.999Z');
   });
 
   test.each<[unknown, string, string]>([

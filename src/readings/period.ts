@@ -10,7 +10,7 @@ export class PeriodError extends Error {
   override name = 'PeriodError';
 }
 
-/** [start, end): start included, end excluded. timeZone is the canonical name of the zone used for date bounds. */
+/** [start, end): start included, end excluded. timeZone names the zone used for date bounds, as the client gave it. */
 export interface Period {
   start: Date;
   end: Date;
@@ -25,6 +25,13 @@ export interface CalendarDate {
 
 const MIN_YEAR = 1970;
 const MAX_YEAR = 9999;
+/**
+ * The last instant a bound may be: the end of year 9999 in UTC. An ISO string of a later instant has a six-digit
+ * year ("+010000-01-01T00:00:00.000Z") that PostgreSQL refuses, and the end of 31-12-9999 (the next day's
+ * midnight) or a datetime on that day with a negative offset lies there. Later bounds are taken as this instant;
+ * the answer's period shows it. (The earliest bound, 01-01-1970 at +14:00, is far inside what PostgreSQL takes.)
+ */
+export const LATEST_INSTANT = new Date(Date.UTC(9999, 11, 31, 23, 59, 59, 999));
 const MS_PER_MINUTE = 60_000;
 const MS_PER_HOUR = 3_600_000;
 const MS_PER_DAY = 86_400_000;
@@ -76,8 +83,18 @@ export function isValidTimeZone(tz: string): boolean {
   }
 }
 
-function canonicalTimeZone(tz: string): string {
-  return wallClockFormatter(tz).resolvedOptions().timeZone;
+/**
+ * The zone's name for answers: the client's own, in ICU's spelling when it is only a case variant of it. ICU's
+ * canonical name is an old alias for some renamed zones (Europe/Kyiv resolves to Europe/Kiev, Asia/Kolkata to
+ * Asia/Calcutta): a client that asked for Europe/Kyiv gets Europe/Kyiv back.
+ */
+function displayTimeZone(tz: string): string {
+  const resolved = wallClockFormatter(tz).resolvedOptions().timeZone;
+  return resolved.toLowerCase() === tz.toLowerCase() ? resolved : tz;
+}
+
+function notLaterThanLatest(instant: Date): Date {
+  return instant.getTime() > LATEST_INSTANT.getTime() ? LATEST_INSTANT : instant;
 }
 
 /** Date.UTC treats years 0..99 as 1900..1999; this one does not. */
@@ -293,7 +310,7 @@ export function parsePeriod(startRaw: unknown, endRaw: unknown, timeZone: string
         ` (the period would be ${start.toISOString()} .. ${end.toISOString()})`,
     );
   }
-  return { start, end, timeZone: canonicalTimeZone(timeZone) };
+  return { start: notLaterThanLatest(start), end: notLaterThanLatest(end), timeZone: displayTimeZone(timeZone) };
 }
 
 /**
@@ -307,10 +324,10 @@ export function parseRangeBound(name: string, raw: unknown, side: 'start' | 'end
     throw new PeriodError(`${name} is empty: leave it out for an open range, or give ${ACCEPTED_FORMS}`);
   }
   const bound = parseBound(name, raw);
-  if (bound.kind === 'instant') return bound.instant;
+  if (bound.kind === 'instant') return notLaterThanLatest(bound.instant);
   if (!isValidTimeZone(timeZone)) {
     throw new PeriodError(`tz ${echo(String(timeZone))} is not a known IANA time zone name (e.g. Europe/Berlin, UTC)`);
   }
   const day = side === 'start' ? bound.date : addCalendarDays(bound.date.year, bound.date.month, bound.date.day, 1);
-  return zonedDateToInstant(day.year, day.month, day.day, timeZone);
+  return notLaterThanLatest(zonedDateToInstant(day.year, day.month, day.day, timeZone));
 }

@@ -13,11 +13,23 @@ import {
   ValidateIf,
 } from 'class-validator';
 import { METER_ID_PATTERN, METER_ID_RULE } from '../../common/meter-id';
+import { IsStorableText } from '../../common/text';
 import { HEALTH_STATES, Meter } from '../meter.entity';
 import type { HealthState } from '../meter.entity';
 import { decimalToNumber } from '../../common/json-number';
 
 const PORT_RULE = 'port must be an integer from 1 to 65535, given as a JSON number (not a string)';
+const ADDRESS_TYPE = 'address must be a string: an IPv4 or IPv6 literal';
+const ADDRESS_LENGTH = 'address must be at most 45 characters: an IPv4 or IPv6 literal';
+const NAME_TYPE = 'name must be a string (or null)';
+const NAME_LENGTH = 'name must be at most 200 characters';
+const LIST_LIMIT_RULE = 'limit must be an integer from 1 to 1000';
+/** PostgreSQL's integer; a larger offset would only ever answer an empty page. */
+const MAX_OFFSET = 2_147_483_647;
+const OFFSET_RULE = `offset must be an integer from 0 to ${MAX_OFFSET}`;
+
+// class-validator runs a property's decorators from the one nearest the property upwards, and with stopAtFirstError
+// reports only the first that fails: the type check sits nearest, so that `"name": 123` is told it is not a string.
 
 export class CreateMeterDto {
   /** The meter's own identifier, as it reports it in `id`. */
@@ -35,8 +47,8 @@ export class CreateMeterDto {
     description: 'IPv4 or IPv6 literal inside METER_ALLOWED_NETWORKS (no hostname, scheme, port or path)',
     example: '127.0.0.1',
   })
-  @IsString()
-  @MaxLength(45)
+  @MaxLength(45, { message: ADDRESS_LENGTH })
+  @IsString({ message: ADDRESS_TYPE })
   address: string;
 
   /** TCP port, a JSON integer (numeric strings are refused). */
@@ -60,8 +72,9 @@ export class CreateMeterDto {
     nullable: true,
   })
   @IsOptional()
-  @IsString()
-  @MaxLength(200)
+  @IsStorableText()
+  @MaxLength(200, { message: NAME_LENGTH })
+  @IsString({ message: NAME_TYPE })
   name?: string | null;
 
   /** Whether the scheduler polls it; false keeps the meter and its history but stops polling. */
@@ -81,8 +94,8 @@ const present = (_object: object, value: unknown) => value !== undefined;
 export class UpdateMeterDto {
   @ApiPropertyOptional({ description: 'New address, with the same rules as on create', example: '127.0.0.1' })
   @ValidateIf(present)
-  @IsString()
-  @MaxLength(45)
+  @MaxLength(45, { message: ADDRESS_LENGTH })
+  @IsString({ message: ADDRESS_TYPE })
   address?: string;
 
   @ApiPropertyOptional({ type: 'integer', description: 'New TCP port, a JSON integer', example: 9001, minimum: 1, maximum: 65535 })
@@ -99,8 +112,9 @@ export class UpdateMeterDto {
     nullable: true,
   })
   @IsOptional()
-  @IsString()
-  @MaxLength(200)
+  @IsStorableText()
+  @MaxLength(200, { message: NAME_LENGTH })
+  @IsString({ message: NAME_TYPE })
   name?: string | null;
 
   @ApiPropertyOptional({ description: 'false stops polling and keeps the history; true resumes it', example: false })
@@ -129,16 +143,24 @@ export class ListMetersQueryDto {
   @ApiPropertyOptional({ type: 'integer', description: 'Page size', default: 100, minimum: 1, maximum: 1000 })
   @IsOptional()
   @Transform(({ value }) => (typeof value === 'string' && /^\d{1,9}$/.test(value) ? Number(value) : value))
-  @IsInt({ message: 'limit must be an integer from 1 to 1000' })
-  @Min(1)
-  @Max(1000)
+  @IsInt({ message: LIST_LIMIT_RULE })
+  @Min(1, { message: LIST_LIMIT_RULE })
+  @Max(1000, { message: LIST_LIMIT_RULE })
   limit: number = 100;
 
-  @ApiPropertyOptional({ type: 'integer', description: 'Meters to skip, in meter_id order', default: 0, minimum: 0 })
+  @ApiPropertyOptional({
+    type: 'integer',
+    description: 'Meters to skip, in meter_id order',
+    default: 0,
+    minimum: 0,
+    maximum: MAX_OFFSET,
+  })
   @IsOptional()
-  @Transform(({ value }) => (typeof value === 'string' && /^\d{1,9}$/.test(value) ? Number(value) : value))
-  @IsInt({ message: 'offset must be a non-negative integer' })
-  @Min(0)
+  // Up to 15 digits stay exact as a number; longer ones stay strings and fail IsInt, with the same message.
+  @Transform(({ value }) => (typeof value === 'string' && /^\d{1,15}$/.test(value) ? Number(value) : value))
+  @IsInt({ message: OFFSET_RULE })
+  @Min(0, { message: OFFSET_RULE })
+  @Max(MAX_OFFSET, { message: OFFSET_RULE })
   offset: number = 0;
 }
 
