@@ -1,3 +1,4 @@
+import type { PollResult } from '../src/polling/meter-client';
 import type { AddressInfo } from 'node:net';
 import { Pool } from 'undici';
 import { insertMeter, insertReadings } from './support/factories';
@@ -259,5 +260,37 @@ describe('Races on one meter (issue 5.7)', () => {
       present = rows.length;
     }
     expect(t.writer.stats.writeFailures).toBe(failuresBefore);
+  });
+  it('stores no reading and no health from a read made before the meter was registered again elsewhere', async () => {
+    // A read in flight while its meter is deleted and registered again under the same id at another port (a break
+    // test stored the old meter's reading, and its health, on the new one).
+    const [oldPort, newPort] = await freePorts(2);
+    const meterId = 'race-moved';
+    await insertMeter(t.dataSource, { meter_id: meterId, port: oldPort });
+    const attemptedAt = new Date();
+    const readAt = (port: number, energyKwh: string): PollResult => ({
+      ok: true,
+      meterId,
+      attemptedAt,
+      durationMs: 5,
+      source: { address: '127.0.0.1', port },
+      reading: { meterId, takenAt: new Date(), currentA: '1', energyKwh, source: { address: '127.0.0.1', port } },
+    });
+    const stale = readAt(oldPort, '777');
+    await send({ kind: 'delete', method: 'DELETE', path: `/meters/${meterId}` });
+    await send({ kind: 'create', method: 'POST', path: '/meters', body: { meter_id: meterId, address: '127.0.0.1', port: newPort } });
+    t.writer.enqueue(stale);
+    // The control: a read at the meter's current address, taken a moment later, is stored.
+    await new Promise((wake) => setTimeout(wake, 5));
+    const current = readAt(newPort, '5');
+    t.writer.enqueue(current);
+    await t.writer.flush();
+
+    const stored = await t.dataSource.query('SELECT trim_scale(energy_kwh)::text AS kwh FROM readings WHERE meter_id = $1', [meterId]);
+    expect(stored).toEqual([{ kwh: '5' }]);
+    const meter = (await send({ kind: 'get', method: 'GET', path: `/meters/${meterId}` })).body as { port: number; health: unknown };
+    expect(meter).toMatchObject({ port: newPort, health: { state: 'up' } });
+    const [row] = await meterRows(meterId);
+    expect((row.last_energy_kwh as string).replace(/\.?0+$/, '')).toBe('5');
   });
 });

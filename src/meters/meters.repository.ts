@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { EntityManager, QueryFailedError, Repository } from 'typeorm';
 import { MeterConflictError } from '../common/errors';
+import { MeterSource, SAME_SOURCE } from '../common/meter-source';
 import { HealthState, Meter } from './meter.entity';
 
 export interface NewMeter {
@@ -30,6 +31,8 @@ export interface HealthUpdate {
   error: string | null;
   /** The reading this poll stored, when it succeeded. */
   reading: { takenAt: Date; currentA: string; energyKwh: string } | null;
+  /** Where the meter was read: the health is not recorded on a meter registered elsewhere since. */
+  source?: MeterSource;
 }
 
 export interface MeterListQuery {
@@ -192,9 +195,10 @@ export class MetersRepository {
           last_current_a        = CASE WHEN u.taken_at IS NULL THEN m.last_current_a ELSE u.current_a END,
           last_energy_kwh       = CASE WHEN u.taken_at IS NULL THEN m.last_energy_kwh ELSE u.energy_kwh END
         FROM unnest($1::varchar[], $2::boolean[], $3::timestamptz[], $4::integer[], $5::varchar[],
-                    $6::timestamptz[], $7::numeric[], $8::numeric[])
-             AS u(meter_id, ok, attempted_at, duration_ms, error, taken_at, current_a, energy_kwh)
+                    $6::timestamptz[], $7::numeric[], $8::numeric[], $9::varchar[], $10::integer[])
+             AS u(meter_id, ok, attempted_at, duration_ms, error, taken_at, current_a, energy_kwh, address, port)
        WHERE m.meter_id = u.meter_id
+         AND ${SAME_SOURCE('u')}
          AND (m.last_attempt_at IS NULL OR m.last_attempt_at <= u.attempted_at)`,
       [
         updates.map((u) => u.meterId),
@@ -205,6 +209,8 @@ export class MetersRepository {
         updates.map((u) => u.reading?.takenAt.toISOString() ?? null),
         updates.map((u) => u.reading?.currentA ?? null),
         updates.map((u) => u.reading?.energyKwh ?? null),
+        updates.map((u) => u.source?.address ?? null),
+        updates.map((u) => u.source?.port ?? null),
       ],
     );
   }

@@ -5,13 +5,23 @@ import { MeterFailureKind } from '../common/errors';
 import { AddressPolicy, AddressVerdict, meterUrl } from '../common/network';
 import { AppConfig } from '../config/app-config';
 import { PollTarget } from '../meters/meters.repository';
+import { MeterSource } from '../common/meter-source';
 import { NewReading } from '../readings/readings.repository';
 import { decodeMeterBody, MAX_METER_BODY_BYTES, parseMeterPayload } from './meter-payload';
 import { errorCode } from '../common/error-code';
 
+/** `source`: the address and port the meter was read at (its health is recorded only while it is still there). */
 export type PollResult =
-  | { ok: true; meterId: string; attemptedAt: Date; durationMs: number; reading: NewReading }
-  | { ok: false; meterId: string; attemptedAt: Date; durationMs: number; kind: MeterFailureKind; message: string };
+  | { ok: true; meterId: string; attemptedAt: Date; durationMs: number; reading: NewReading; source?: MeterSource }
+  | {
+      ok: false;
+      meterId: string;
+      attemptedAt: Date;
+      durationMs: number;
+      kind: MeterFailureKind;
+      message: string;
+      source?: MeterSource;
+    };
 
 export type FetchOutcome =
   | { ok: true; body: string; takenAt: Date }
@@ -82,7 +92,8 @@ export class MeterClient implements OnApplicationShutdown {
     const started = performance.now();
     const answer = await this.fetchBody(target.address, target.port, signal);
     const durationMs = () => performance.now() - started;
-    const base = { meterId: target.meterId, attemptedAt };
+    const source = { address: target.address, port: target.port };
+    const base = { meterId: target.meterId, attemptedAt, source };
     if (!answer.ok) return { ...base, ...answer, durationMs: durationMs() };
     const payload = parseMeterPayload(answer.body, target.meterId);
     if (!payload.ok) {
@@ -92,7 +103,13 @@ export class MeterClient implements OnApplicationShutdown {
       ...base,
       ok: true,
       durationMs: durationMs(),
-      reading: { meterId: target.meterId, takenAt: answer.takenAt, currentA: payload.currentA, energyKwh: payload.energyKwh },
+      reading: {
+        meterId: target.meterId,
+        takenAt: answer.takenAt,
+        currentA: payload.currentA,
+        energyKwh: payload.energyKwh,
+        source,
+      },
     };
   }
 

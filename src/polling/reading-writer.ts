@@ -375,6 +375,7 @@ function toHealthUpdate(result: PollResult): HealthUpdate {
     durationMs: result.durationMs,
     error: result.ok ? null : result.message,
     reading: result.ok ? result.reading : null,
+    source: result.source,
   };
 }
 

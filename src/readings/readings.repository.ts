@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
+import { MeterSource, SAME_SOURCE } from '../common/meter-source';
 
 /** A reading as the poller took it: exact decimal strings and the service's clock at the answer. */
 export interface NewReading {
@@ -8,7 +9,13 @@ export interface NewReading {
   takenAt: Date;
   currentA: string;
   energyKwh: string;
+  /**
+   * Where the reading was read (a poll or a live read): stored only while the meter is still registered there.
+   * Absent for readings that come from no address (seeds, tests).
+   */
+  source?: MeterSource;
 }
+
 
 /** A reading of the statistics window: exact decimal strings, taken_at to the millisecond. */
 export interface WindowRow {
@@ -84,8 +91,10 @@ export class ReadingsRepository {
   /**
    * Writes a batch in one statement (arrays through unnest: no parameter limit). The meters written for are
    * locked FOR KEY SHARE: a meter being deleted is waited for and then skipped, so no reading outlives its meter
-   * (there is no foreign key: it cost a look-up per row). A reading already stored is not stored twice.
-   * Returns how many rows were written.
+   * (there is no foreign key: it cost a look-up per row). A reading already stored is not stored twice. A reading
+   * read at an address the meter no longer has is not stored: the meter was moved, or deleted and registered
+   * again elsewhere under the same id, while the request was in flight (a break test saw such a reading stored
+   * under the new meter). Returns how many rows were written.
    */
   async insertBatch(readings: readonly NewReading[], manager: EntityManager = this.dataSource.manager): Promise<number> {
     if (readings.length === 0) return 0;
@@ -93,9 +102,9 @@ export class ReadingsRepository {
       manager,
       `INSERT INTO readings (meter_id, taken_at, current_a, energy_kwh)
        SELECT r.meter_id, r.taken_at, r.current_a, r.energy_kwh
-         FROM unnest($1::varchar[], $2::timestamptz[], $3::numeric[], $4::numeric[])
-              AS r(meter_id, taken_at, current_a, energy_kwh)
-         JOIN meters m ON m.meter_id = r.meter_id
+         FROM unnest($1::varchar[], $2::timestamptz[], $3::numeric[], $4::numeric[], $5::varchar[], $6::integer[])
+              AS r(meter_id, taken_at, current_a, energy_kwh, address, port)
+         JOIN meters m ON m.meter_id = r.meter_id AND ${SAME_SOURCE('r')}
           FOR KEY SHARE OF m
        ON CONFLICT DO NOTHING`,
       [
@@ -103,6 +112,8 @@ export class ReadingsRepository {
         readings.map((r) => r.takenAt.toISOString()),
         readings.map((r) => r.currentA),
         readings.map((r) => r.energyKwh),
+        readings.map((r) => r.source?.address ?? null),
+        readings.map((r) => r.source?.port ?? null),
       ],
     );
   }
