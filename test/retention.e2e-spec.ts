@@ -140,4 +140,23 @@ describe('Readings partitioned by month, expired months dropped (issue #4 item 7
     expect(partial.readings).toBeLessThan((before[2] as { readings: number }).readings);
     expect(partial.readings).toBeGreaterThan(0);
   });
+  it('after POLL_INTERVAL_SECONDS changed, expired months still answer from their rollups, and a rebuild keeps them', async () => {
+    // The rows as a service with another interval computed them (a break test then got zeros for expired months,
+    // and the rebuild README advised deleted them for good).
+    for (const table of ['readings_hourly', 'readings_daily']) {
+      await t.dataSource.query(`UPDATE ${table} SET max_gap_ms = max_gap_ms + 1 WHERE meter_id = $1`, [METER]);
+    }
+    const stats = t.app.get(StatsService);
+    type Monthly = { buckets: unknown[] };
+    const expiredMonths = (answer: unknown) => (answer as Monthly).buckets.slice(0, 3);
+    expect(await stats.forPeriod(METER, PERIODS[0])).toEqual(before[0]);
+    // January to April: the expired months as before. April's rows, whose readings are stored, are recomputed
+    // with this threshold; its first hour then lacks the step from March's last reading (README: retention).
+    const mixed = await stats.forPeriod(METER, PERIODS[3]);
+    expect(expiredMonths(mixed)).toEqual(expiredMonths(before[3]));
+    await t.dataSource.query('SELECT readings_rollup_rebuild()');
+    expect(await stats.forPeriod(METER, PERIODS[0])).toEqual(before[0]);
+    expect(await stats.forPeriod(METER, PERIODS[1])).toEqual(before[1]);
+    expect(expiredMonths(await stats.forPeriod(METER, PERIODS[3]))).toEqual(expiredMonths(before[3]));
+  });
 });

@@ -73,7 +73,25 @@ function bodyParserMessage(status: number): string {
 }
 
 /** SQLSTATE classes 08 (connection) and 57P (server shutting down), and the pg pool's own connection failures. */
-const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P02', '57P03']);
+/**
+ * Errors of reaching the database, not of the request: Node's socket errors, and PostgreSQL refusing connections
+ * (class 08 below, 53 insufficient resources such as too many clients, 57P01-57P03 shutting down or starting, 55000
+ * "database is not currently accepting connections", 3D000 no such database, 28000/28P01 authentication: a
+ * break test got a 500 for a database closed to connections).
+ */
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  '57P01',
+  '57P02',
+  '57P03',
+  '55000',
+  '3D000',
+  '28000',
+  '28P01',
+]);
 
 /** An error that says the database could not be reached, not that the request was wrong: answered 503. */
 export function isDatabaseUnavailable(exception: unknown): boolean {
@@ -81,7 +99,9 @@ export function isDatabaseUnavailable(exception: unknown): boolean {
   // Duck-typed, not instanceof Error: errors from Node's own modules may come from another realm (as under Jest).
   for (let depth = 0; depth < 3 && typeof current === 'object' && current !== null; depth++) {
     const { code, message } = current as { code?: unknown; message?: unknown };
-    if (typeof code === 'string' && (UNAVAILABLE_CODES.has(code) || code.startsWith('08'))) return true;
+    if (typeof code === 'string' && (UNAVAILABLE_CODES.has(code) || code.startsWith('08') || code.startsWith('53'))) {
+      return true;
+    }
     if (
       typeof message === 'string' &&
       /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Query read timeout/i.test(message)

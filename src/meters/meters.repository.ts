@@ -144,14 +144,19 @@ export class MetersRepository {
   }
 
   /**
-   * Removes the meter and its readings in one transaction. The meter row goes first: a batch write holding it
-   * (FOR KEY SHARE) is waited for, and the readings it stored are then seen and removed; later batches skip it.
+   * Removes the meter, its readings and its rollups in one transaction. The meter row goes first: a batch write
+   * holding it (FOR KEY SHARE) is waited for, and the readings it stored are then seen and removed; later batches
+   * skip it. The rollups go explicitly: those of months whose readings retention dropped have no reading left to
+   * take them along, and a meter registered again under the id would inherit them.
    */
   async delete(meterId: string): Promise<boolean> {
     return this.meters.manager.transaction(async (manager) => {
       const [, deleted]: [unknown, number] = await manager.query('DELETE FROM meters WHERE meter_id = $1', [meterId]);
       if (deleted === 0) return false;
       await manager.query('DELETE FROM readings WHERE meter_id = $1', [meterId]);
+      for (const table of ['readings_hourly', 'readings_daily', 'rollup_dirty']) {
+        await manager.query(`DELETE FROM ${table} WHERE meter_id = $1`, [meterId]);
+      }
       return true;
     });
   }

@@ -118,6 +118,33 @@ export class ReadingsRepository {
     );
   }
 
+  /**
+   * Marks dirty the meter's hours from `since` on whose hour or day row was computed with another gap threshold, so
+   * that the next refresh recomputes them (and their days) with this one.
+   */
+  async markStaleRollups(meterId: string, maxGapMs: number, since: Date): Promise<void> {
+    await this.dataSource.query(
+      `INSERT INTO rollup_dirty (meter_id, hour)
+       SELECT h.meter_id, h.bucket_start FROM readings_hourly h
+        WHERE h.meter_id = $1 AND h.bucket_start + interval '1 hour' > $3
+          AND (h.max_gap_ms <> $2 OR EXISTS (
+                SELECT 1 FROM readings_daily d
+                 WHERE d.meter_id = h.meter_id AND d.max_gap_ms <> $2
+                   AND h.bucket_start >= d.bucket_start AND h.bucket_start < d.bucket_start + interval '1 day'))
+       ON CONFLICT DO NOTHING`,
+      [meterId, maxGapMs, since.toISOString()],
+    );
+  }
+
+  /** When the meter's oldest stored reading was taken (null: none); older readings were dropped or never were. */
+  async oldestReadingAt(meterId: string): Promise<Date | null> {
+    const [row]: { taken_at: Date }[] = await this.dataSource.query(
+      'SELECT taken_at FROM readings WHERE meter_id = $1 ORDER BY taken_at LIMIT 1',
+      [meterId],
+    );
+    return row?.taken_at ?? null;
+  }
+
   private async affectedRows(manager: EntityManager, sql: string, params: unknown[]): Promise<number> {
     const runner = manager.queryRunner ?? this.dataSource.createQueryRunner();
     try {

@@ -101,9 +101,10 @@ export class StatsService implements OnModuleInit {
 
   /**
    * The ranges [edges[k], edges[k + 1]) from rollup rows and raw edge segments (stats-merge.ts), and the period as
-   * their merge. Null when a rollup row it needs was computed with another gap threshold.
+   * their merge. Null when a rollup row it needs, whose readings are still stored, was computed with another gap
+   * threshold even after recomputing it.
    */
-  private async fromRollups(meterId: string, edges: number[]): Promise<PeriodSummaries | null> {
+  private async fromRollups(meterId: string, edges: number[], recomputed = false): Promise<PeriodSummaries | null> {
     const plans = edges.slice(1).map((end, k) => planSegments(edges[k], end));
     const raw: { start: number; end: number }[] = [];
     const hours: number[] = [];
@@ -115,10 +116,23 @@ export class StatsService implements OnModuleInit {
     const inputs = await this.readRollups(meterId, raw, hours, days);
     if (inputs === null) return null;
     const { windows, hourRows, dayRows } = inputs;
+    // A row computed with another gap threshold (POLL_INTERVAL_SECONDS changed since) is recomputed from its raw
+    // readings, unless they are gone (retention): then it is all there is, and it serves as it is, its gaps judged
+    // by the interval of its time (a break test got zeros for expired months).
+    const stale = [...hourRows.map((row) => ['hour', row] as const), ...dayRows.map((row) => ['day', row] as const)]
+      .filter(([, row]) => Number(row.max_gap_ms) !== this.maxGapMs)
+      .map(([size, row]) => rollupSummary(row, size).end);
+    if (stale.length > 0) {
+      const oldest = await this.readings.oldestReadingAt(meterId);
+      if (oldest !== null && Math.max(...stale) > oldest.getTime()) {
+        if (recomputed) return null;
+        await this.readings.markStaleRollups(meterId, this.maxGapMs, oldest);
+        return this.fromRollups(meterId, edges, true);
+      }
+    }
     const rollups = { hour: new Map<number, Summary>(), day: new Map<number, Summary>() };
     for (const [size, rows] of [['hour', hourRows], ['day', dayRows]] as const) {
       for (const row of rows) {
-        if (Number(row.max_gap_ms) !== this.maxGapMs) return null;
         const summary = rollupSummary(row, size);
         rollups[size].set(summary.start, summary);
       }

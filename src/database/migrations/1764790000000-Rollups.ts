@@ -304,7 +304,8 @@ END
 $fn$;
 -- Every rollup of the given meters (null: all) from scratch, in one pass over their whole histories: the same
 -- figures as readings_rollup_hours (the context of each reading is simply its neighbours in the full history).
--- For a migration, a bulk load, or after the gap threshold changed.
+-- For a migration, a bulk load, or after the gap threshold changed. The hours before a meter's oldest reading are
+-- kept as they are: their readings are gone (retention dropped them) and the rollups are all that is left of them.
 CREATE FUNCTION readings_rollup_rebuild(p_meters varchar[] DEFAULT NULL) RETURNS void LANGUAGE plpgsql AS $fn$
 DECLARE
   v_max_gap bigint := (SELECT max_gap_ms FROM rollup_settings);
@@ -312,7 +313,12 @@ DECLARE
   v_days timestamptz[];
 BEGIN
   DELETE FROM rollup_dirty WHERE p_meters IS NULL OR meter_id = ANY(p_meters);
-  DELETE FROM readings_hourly WHERE p_meters IS NULL OR meter_id = ANY(p_meters);
+  DELETE FROM readings_hourly h
+   WHERE (p_meters IS NULL OR h.meter_id = ANY(p_meters))
+     AND h.bucket_start >= coalesce(
+           (SELECT date_trunc('hour', min(r.taken_at) AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
+              FROM readings r WHERE r.meter_id = h.meter_id),
+           'infinity');
   DELETE FROM readings_daily WHERE p_meters IS NULL OR meter_id = ANY(p_meters);
   INSERT INTO readings_hourly
   WITH win AS (
