@@ -159,4 +159,16 @@ describe('Readings partitioned by month, expired months dropped (issue #4 item 7
     expect(await stats.forPeriod(METER, PERIODS[1])).toEqual(before[1]);
     expect(expiredMonths(await stats.forPeriod(METER, PERIODS[3]))).toEqual(expiredMonths(before[3]));
   });
+  it('a late reading stored for an expired hour leaves that hour\'s rollup alone', async () => {
+    const stats = t.app.get(StatsService);
+    const answer = await stats.forPeriod(METER, PERIODS[0]);
+    // January 2023 was dropped: the reading lands in the default partition and marks its hour dirty.
+    await t.dataSource.query(
+      `INSERT INTO readings (meter_id, taken_at, current_a, energy_kwh) VALUES ($1, '2023-01-15T10:30:02Z', 1, 0.5)`,
+      [METER],
+    );
+    expect(await stats.forPeriod(METER, PERIODS[0])).toEqual(answer);
+    const [{ n }] = await t.dataSource.query('SELECT count(*)::int AS n FROM rollup_dirty WHERE meter_id = $1', [METER]);
+    expect(n).toBe(0);
+  });
 });

@@ -136,13 +136,17 @@ export class ReadingsRepository {
     );
   }
 
-  /** When the meter's oldest stored reading was taken (null: none); older readings were dropped or never were. */
-  async oldestReadingAt(meterId: string): Promise<Date | null> {
-    const [row]: { taken_at: Date }[] = await this.dataSource.query(
-      'SELECT taken_at FROM readings WHERE meter_id = $1 ORDER BY taken_at LIMIT 1',
+  /**
+   * Before when the meter's readings are gone (null: none stored): where retention cut (rollup_settings.raw_since),
+   * else its oldest stored reading. A late reading stored before the cut does not move it.
+   */
+  async rawReadingsSince(meterId: string): Promise<Date | null> {
+    const [row]: { since: Date | null }[] = await this.dataSource.query(
+      `SELECT coalesce((SELECT raw_since FROM rollup_settings),
+                       (SELECT taken_at FROM readings WHERE meter_id = $1 ORDER BY taken_at LIMIT 1)) AS since`,
       [meterId],
     );
-    return row?.taken_at ?? null;
+    return row?.since ?? null;
   }
 
   private async affectedRows(manager: EntityManager, sql: string, params: unknown[]): Promise<number> {

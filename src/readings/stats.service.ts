@@ -123,7 +123,7 @@ export class StatsService implements OnModuleInit {
       .filter(([, row]) => Number(row.max_gap_ms) !== this.maxGapMs)
       .map(([size, row]) => rollupSummary(row, size).end);
     if (stale.length > 0) {
-      const oldest = await this.readings.oldestReadingAt(meterId);
+      const oldest = await this.readings.rawReadingsSince(meterId);
       if (oldest !== null && Math.max(...stale) > oldest.getTime()) {
         if (recomputed) return null;
         await this.readings.markStaleRollups(meterId, this.maxGapMs, oldest);

@@ -25,7 +25,9 @@ export class Rollups1764790000000 implements MigrationInterface {
     await queryRunner.query(`
       CREATE TABLE rollup_settings (
         only_row   boolean PRIMARY KEY DEFAULT true CHECK (only_row),
-        max_gap_ms bigint  NOT NULL CHECK (max_gap_ms > 0)
+        max_gap_ms bigint  NOT NULL CHECK (max_gap_ms > 0),
+        -- Readings before this were dropped by retention (null: none were): their hours are never recomputed.
+        raw_since  timestamptz
       )`);
     await queryRunner.query(`INSERT INTO rollup_settings (max_gap_ms) VALUES (150000)`);
     await queryRunner.query(`
@@ -240,6 +242,7 @@ DECLARE
   v_meters varchar[];
   v_hours timestamptz[];
   v_days timestamptz[];
+  v_since timestamptz := coalesce((SELECT raw_since FROM rollup_settings), '-infinity');
 BEGIN
   IF p_meter IS NOT NULL THEN
     PERFORM 1 FROM rollup_dirty WHERE meter_id = p_meter LIMIT 1;
@@ -264,7 +267,10 @@ BEGIN
              ORDER BY r.taken_at LIMIT 2)
          ) a(at)
   )
-  SELECT (SELECT count(*) FROM taken), array_agg(meter_id), array_agg(hour) INTO v_dirty, v_meters, v_hours FROM touched;
+  -- An hour whose readings retention dropped keeps its rollup: a late reading stored for it (in the default
+  -- partition) would otherwise replace the rollup of the whole hour with a rollup of that one reading.
+  SELECT (SELECT count(*) FROM taken), array_agg(meter_id), array_agg(hour) INTO v_dirty, v_meters, v_hours
+    FROM touched WHERE hour >= v_since;
   IF v_meters IS NULL THEN RETURN 0; END IF;
   PERFORM readings_rollup_hours(v_meters, v_hours);
   SELECT array_agg(meter_id), array_agg(day) INTO v_meters, v_days FROM (
@@ -309,22 +315,23 @@ $fn$;
 CREATE FUNCTION readings_rollup_rebuild(p_meters varchar[] DEFAULT NULL) RETURNS void LANGUAGE plpgsql AS $fn$
 DECLARE
   v_max_gap bigint := (SELECT max_gap_ms FROM rollup_settings);
+  v_since timestamptz := coalesce((SELECT raw_since FROM rollup_settings), '-infinity');
   v_meters varchar[];
   v_days timestamptz[];
 BEGIN
   DELETE FROM rollup_dirty WHERE p_meters IS NULL OR meter_id = ANY(p_meters);
   DELETE FROM readings_hourly h
    WHERE (p_meters IS NULL OR h.meter_id = ANY(p_meters))
-     AND h.bucket_start >= coalesce(
+     AND h.bucket_start >= greatest(v_since, coalesce(
            (SELECT date_trunc('hour', min(r.taken_at) AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
-              FROM readings r WHERE r.meter_id = h.meter_id),
-           'infinity');
+              FROM readings r WHERE r.meter_id = h.meter_id AND r.taken_at >= v_since),
+           'infinity'));
   DELETE FROM readings_daily WHERE p_meters IS NULL OR meter_id = ANY(p_meters);
   INSERT INTO readings_hourly
   WITH win AS (
     SELECT meter_id, date_trunc('hour', taken_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS hour, taken_at,
            current_a AS c, energy_kwh AS e, floor(extract(epoch FROM taken_at) * 1000)::bigint AS ms
-      FROM readings WHERE p_meters IS NULL OR meter_id = ANY(p_meters)
+      FROM readings WHERE (p_meters IS NULL OR meter_id = ANY(p_meters)) AND taken_at >= v_since
   ),
   neighbours AS (
     SELECT win.*,

@@ -131,6 +131,9 @@ BEGIN
   LOOP
     EXECUTE format('DROP TABLE %I', v_name);
     v_dropped := v_dropped || v_name;
+    -- The rollups of the hours dropped are all that is left of them: refreshes leave them alone from now on.
+    UPDATE rollup_settings
+       SET raw_since = greatest(raw_since, (to_date(substr(v_name, 11), 'YYYYMM')::timestamp + interval '1 month') AT TIME ZONE 'UTC');
   END LOOP;
   RETURN v_dropped;
 END
