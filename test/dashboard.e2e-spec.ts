@@ -300,7 +300,10 @@ describe('Dashboard at / in headless Chromium (issue 6.5)', () => {
 
     it('links into the Swagger UI at operations the API document has', async () => {
       await page.goto(`${open.base}#/meters/dash-up${period}`);
+      // Both charts drawn: each writes its note, with its link into the docs, as it is drawn (CI once read the
+      // links between the two).
       await page.locator('#current-chart[data-points]').waitFor();
+      await page.locator('#consumption-chart[data-points]').waitFor();
       const links = await page.locator('a[href^="docs"]').evaluateAll((anchors) => anchors.map((a) => a.getAttribute('href')!));
       const doc = (await open.t.http().get('/docs-json').expect(200)).body as {
         paths: Record<string, Record<string, { operationId: string; tags?: string[] }>>;
