@@ -244,8 +244,13 @@ describe('Dashboard at / in headless Chromium (issue 6.5)', () => {
 
     it('draws energy per hour and current over the chosen period', async () => {
       await page.goto(`${open.base}#/meters/dash-up${period}`);
-      await page.locator('#consumption-chart[data-points]').waitFor();
-      await page.locator('#current-chart[data-points]').waitFor();
+      // The page before showed this meter's default period: wait for this period's charts, not those.
+      await page.waitForFunction(
+        (points) =>
+          document.querySelector('#consumption-chart')?.getAttribute('data-points') === '48' &&
+          document.querySelector('#current-chart')?.getAttribute('data-points') === points,
+        String(HISTORY.length),
+      );
       // 48 hourly buckets from the statistics endpoint, 48 readings from the history endpoint.
       expect(await page.locator('#consumption-chart').getAttribute('data-points')).toBe('48');
       expect(await page.locator('#current-chart').getAttribute('data-points')).toBe(String(HISTORY.length));
