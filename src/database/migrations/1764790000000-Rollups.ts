@@ -69,30 +69,42 @@ export class Rollups1764790000000 implements MigrationInterface {
     await queryRunner.query(ROLLUP_DAYS);
     await queryRunner.query(ROLLUP_REFRESH);
     await queryRunner.query(TRIGGER_FUNCTIONS);
-    await queryRunner.query(`
-      CREATE TRIGGER readings_rollup_insert AFTER INSERT ON readings
-        REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION readings_rollup_changed()`);
-    await queryRunner.query(`
-      CREATE TRIGGER readings_rollup_delete AFTER DELETE ON readings
-        REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION readings_rollup_changed()`);
-    await queryRunner.query(`
-      CREATE TRIGGER readings_rollup_update AFTER UPDATE ON readings
-        REFERENCING OLD TABLE AS changed_old NEW TABLE AS changed FOR EACH STATEMENT
-        EXECUTE FUNCTION readings_rollup_updated()`);
-    await queryRunner.query(`
-      CREATE TRIGGER readings_rollup_truncate AFTER TRUNCATE ON readings
-        FOR EACH STATEMENT EXECUTE FUNCTION readings_rollup_truncated()`);
+    await createRollupTriggers(queryRunner);
     // Readings already stored: every hour that has one, then every day.
     await queryRunner.query(`SELECT readings_rollup_rebuild()`);
   }
 
   async down(queryRunner: QueryRunner): Promise<void> {
-    for (const trigger of ['insert', 'delete', 'update', 'truncate']) {
-      await queryRunner.query(`DROP TRIGGER readings_rollup_${trigger} ON readings`);
-    }
+    await dropRollupTriggers(queryRunner);
     await queryRunner.query(`DROP FUNCTION readings_rollup_changed, readings_rollup_updated, readings_rollup_truncated`);
     await queryRunner.query(`DROP FUNCTION readings_rollup_rebuild(varchar[]), readings_rollup_refresh, readings_rollup_days, readings_rollup_hours`);
     await queryRunner.query(`DROP TABLE rollup_dirty, readings_daily, readings_hourly, rollup_settings`);
+  }
+}
+
+/**
+ * The statement triggers that mark the hours a write touched (TRIGGER_FUNCTIONS) on the readings table; also used
+ * by the PartitionReadings migration, which moves them to the partitioned table.
+ */
+export async function createRollupTriggers(queryRunner: QueryRunner): Promise<void> {
+  await queryRunner.query(`
+    CREATE TRIGGER readings_rollup_insert AFTER INSERT ON readings
+      REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION readings_rollup_changed()`);
+  await queryRunner.query(`
+    CREATE TRIGGER readings_rollup_delete AFTER DELETE ON readings
+      REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION readings_rollup_changed()`);
+  await queryRunner.query(`
+    CREATE TRIGGER readings_rollup_update AFTER UPDATE ON readings
+      REFERENCING OLD TABLE AS changed_old NEW TABLE AS changed FOR EACH STATEMENT
+      EXECUTE FUNCTION readings_rollup_updated()`);
+  await queryRunner.query(`
+    CREATE TRIGGER readings_rollup_truncate AFTER TRUNCATE ON readings
+      FOR EACH STATEMENT EXECUTE FUNCTION readings_rollup_truncated()`);
+}
+
+export async function dropRollupTriggers(queryRunner: QueryRunner): Promise<void> {
+  for (const trigger of ['insert', 'delete', 'update', 'truncate']) {
+    await queryRunner.query(`DROP TRIGGER readings_rollup_${trigger} ON readings`);
   }
 }
 

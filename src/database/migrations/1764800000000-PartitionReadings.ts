@@ -1,4 +1,15 @@
 import { MigrationInterface, QueryRunner } from 'typeorm';
+import { createRollupTriggers, dropRollupTriggers } from './1764790000000-Rollups';
+
+/** The readings table: the same columns and key, partitioned (up) or not (down). */
+const READINGS_TABLE = `
+  CREATE TABLE readings (
+    meter_id   varchar(50)    NOT NULL,
+    taken_at   timestamptz    NOT NULL,
+    current_a  numeric(15, 6) NOT NULL CHECK (current_a >= 0),
+    energy_kwh numeric(20, 6) NOT NULL CHECK (energy_kwh >= 0),
+    CONSTRAINT readings_pkey PRIMARY KEY (meter_id, taken_at) INCLUDE (current_a, energy_kwh)
+  )`;
 
 /**
  * Readings partitioned by month (issue #4 item 7), so that READINGS_RETENTION_DAYS drops whole months of raw
@@ -17,14 +28,7 @@ export class PartitionReadings1764800000000 implements MigrationInterface {
     await dropRollupTriggers(queryRunner);
     await queryRunner.query(`ALTER TABLE readings RENAME TO readings_unpartitioned`);
     await queryRunner.query(`ALTER TABLE readings_unpartitioned RENAME CONSTRAINT readings_pkey TO readings_unpartitioned_pkey`);
-    await queryRunner.query(`
-      CREATE TABLE readings (
-        meter_id   varchar(50)    NOT NULL,
-        taken_at   timestamptz    NOT NULL,
-        current_a  numeric(15, 6) NOT NULL CHECK (current_a >= 0),
-        energy_kwh numeric(20, 6) NOT NULL CHECK (energy_kwh >= 0),
-        CONSTRAINT readings_pkey PRIMARY KEY (meter_id, taken_at) INCLUDE (current_a, energy_kwh)
-      ) PARTITION BY RANGE (taken_at)`);
+    await queryRunner.query(`${READINGS_TABLE} PARTITION BY RANGE (taken_at)`);
     await queryRunner.query(`CREATE TABLE readings_default PARTITION OF readings DEFAULT`);
     await queryRunner.query(ENSURE_PARTITIONS);
     await queryRunner.query(DROP_PARTITIONS_BEFORE);
@@ -40,42 +44,12 @@ export class PartitionReadings1764800000000 implements MigrationInterface {
     await dropRollupTriggers(queryRunner);
     await queryRunner.query(`ALTER TABLE readings RENAME TO readings_partitioned`);
     await queryRunner.query(`ALTER INDEX readings_pkey RENAME TO readings_partitioned_pkey`);
-    await queryRunner.query(`
-      CREATE TABLE readings (
-        meter_id   varchar(50)    NOT NULL,
-        taken_at   timestamptz    NOT NULL,
-        current_a  numeric(15, 6) NOT NULL CHECK (current_a >= 0),
-        energy_kwh numeric(20, 6) NOT NULL CHECK (energy_kwh >= 0),
-        CONSTRAINT readings_pkey PRIMARY KEY (meter_id, taken_at) INCLUDE (current_a, energy_kwh)
-      )`);
+    await queryRunner.query(READINGS_TABLE);
     await queryRunner.query(`INSERT INTO readings SELECT meter_id, taken_at, current_a, energy_kwh FROM readings_partitioned`);
     await queryRunner.query(`DROP TABLE readings_partitioned`);
     await queryRunner.query(`DROP FUNCTION readings_ensure_partitions, readings_drop_partitions_before`);
     await createRollupTriggers(queryRunner);
   }
-}
-
-async function dropRollupTriggers(queryRunner: QueryRunner): Promise<void> {
-  for (const trigger of ['insert', 'delete', 'update', 'truncate']) {
-    await queryRunner.query(`DROP TRIGGER readings_rollup_${trigger} ON readings`);
-  }
-}
-
-/** The same triggers as the Rollups migration made. */
-async function createRollupTriggers(queryRunner: QueryRunner): Promise<void> {
-  await queryRunner.query(`
-    CREATE TRIGGER readings_rollup_insert AFTER INSERT ON readings
-      REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION readings_rollup_changed()`);
-  await queryRunner.query(`
-    CREATE TRIGGER readings_rollup_delete AFTER DELETE ON readings
-      REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION readings_rollup_changed()`);
-  await queryRunner.query(`
-    CREATE TRIGGER readings_rollup_update AFTER UPDATE ON readings
-      REFERENCING OLD TABLE AS changed_old NEW TABLE AS changed FOR EACH STATEMENT
-      EXECUTE FUNCTION readings_rollup_updated()`);
-  await queryRunner.query(`
-    CREATE TRIGGER readings_rollup_truncate AFTER TRUNCATE ON readings
-      FOR EACH STATEMENT EXECUTE FUNCTION readings_rollup_truncated()`);
 }
 
 /**
